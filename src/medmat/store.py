@@ -1,0 +1,121 @@
+"""The VQA store: the built data on disk (see docs/ARCHITECTURE.md).
+
+Everything after ``medmat build`` (planner, trainer, evaluator, exporters, audit) reads
+the store through this class and never touches raw dataset layouts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medmat.io import read_json, read_jsonl, sha256_file
+from medmat.records import VQAItem
+
+STORE_VERSION = 1
+
+
+@dataclass
+class SubsetInfo:
+    id: str
+    triplet: str
+    labels: list[str]
+    multi_label: bool = False
+    counts: dict[str, int] = field(default_factory=dict)  # split -> number of items
+    datasets: list[str] = field(default_factory=list)
+
+
+class StoreError(ValueError):
+    pass
+
+
+class VQAStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.items_path = self.root / "items.jsonl"
+        if not self.items_path.is_file():
+            raise StoreError(f"{self.root} is not a medmat VQA store (no items.jsonl); run `medmat build` first")
+        self._items: list[VQAItem] | None = None
+        meta_path = self.root / "store.json"
+        self.meta: dict[str, Any] = read_json(meta_path) if meta_path.is_file() else {}
+
+    # -- items ------------------------------------------------------------------------
+    def _all(self) -> list[VQAItem]:
+        if self._items is None:
+            self._items = [VQAItem.from_dict(d) for d in read_jsonl(self.items_path)]
+        return self._items
+
+    def items(self, subset: str | None = None, split: str | None = None) -> list[VQAItem]:
+        return [
+            it for it in self._all()
+            if (subset is None or it.subset == subset) and (split is None or it.split == split)
+        ]
+
+    def by_id(self) -> dict[str, VQAItem]:
+        return {it.item_id: it for it in self._all()}
+
+    def image_path(self, item: VQAItem) -> Path:
+        return self.root / item.image
+
+    def fingerprint(self) -> str:
+        return sha256_file(self.items_path)
+
+    # -- subsets ----------------------------------------------------------------------
+    def subsets(self) -> dict[str, SubsetInfo]:
+        declared = {s["id"]: s for s in self.meta.get("subsets", [])}
+        out: dict[str, SubsetInfo] = {}
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        datasets: dict[str, set[str]] = defaultdict(set)
+        first: dict[str, VQAItem] = {}
+        labels: dict[str, set[str]] = defaultdict(set)
+        for it in self._all():
+            counts[it.subset][it.split] += 1
+            datasets[it.subset].add(it.dataset)
+            first.setdefault(it.subset, it)
+            labels[it.subset].update(it.labels)
+        for sid in sorted(set(first) | set(declared)):
+            d = declared.get(sid, {})
+            out[sid] = SubsetInfo(
+                id=sid,
+                triplet=d.get("triplet") or first[sid].triplet,
+                labels=list(d.get("labels") or sorted(labels[sid])),
+                multi_label=bool(d.get("multi_label", False)),
+                counts=dict(counts.get(sid, {})),
+                datasets=sorted(datasets.get(sid, set())),
+            )
+        return out
+
+    def capped_train(self, subset: str, cap: int | None, seed: int = 0) -> list[VQAItem]:
+        """The subset's training items, capped to ``cap`` with labels as balanced as possible."""
+        return cap_balanced(self.items(subset, "train"), cap, seed)
+
+
+def cap_balanced(items: list[VQAItem], cap: int | None, seed: int = 0) -> list[VQAItem]:
+    """Deterministic label-balanced sample of at most ``cap`` items (round robin over labels).
+
+    Items are grouped by their answer label; each group is shuffled with ``seed`` and the
+    groups are drawn from in turn, so rare labels keep all their items and frequent labels
+    are trimmed. The result is sorted by item_id so it does not depend on input order.
+    """
+    items = sorted(items, key=lambda it: it.item_id)
+    if cap is None or len(items) <= cap:
+        return items
+    groups: dict[str, list[VQAItem]] = defaultdict(list)
+    for it in items:
+        groups[it.answer].append(it)
+    rng = random.Random(seed)
+    queues = []
+    for label in sorted(groups):
+        g = groups[label][:]
+        rng.shuffle(g)
+        queues.append(g)
+    chosen: list[VQAItem] = []
+    while len(chosen) < cap:
+        for q in queues:
+            if q and len(chosen) < cap:
+                chosen.append(q.pop())
+        queues = [q for q in queues if q]
+    return sorted(chosen, key=lambda it: it.item_id)
