@@ -115,3 +115,15 @@ class VQAItem:
     @property
     def n_options(self) -> int:
         return len(self.options)
+
+
+def format_question_choice(question: str, options: list[str]) -> str:
+    """The Med-MAT "Question-choice" text: instruction, lettered options, fixed suffix.
+
+    Matches the released records exactly (see shared/reference/medmat-sample-record.json).
+    The VQA builder, the importer and circular evaluation all use this one function.
+    """
+    if not 1 <= len(options) <= len(LETTERS):
+        raise ValueError(f"a question has 1..{len(LETTERS)} options, got {len(options)}")
+    lines = [question] + [f"{LETTERS[i]}: {opt}" for i, opt in enumerate(options)] + [CHOICE_SUFFIX]
+    return "\n".join(lines)

@@ -65,8 +65,13 @@ class Backbone(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, path: Path, **kwargs: Any) -> "Backbone":
-        """Load from a checkpoint folder written by ``save`` (or a HF model folder)."""
+    def load(cls, path: Path | None, **kwargs: Any) -> "Backbone":
+        """Load from a checkpoint folder written by ``save`` or a HF model folder.
+
+        ``path=None`` builds a fresh, randomly initialised model from ``kwargs`` where the
+        backbone supports it (the CPU reference model does: that is its zero-shot arm).
+        The training CLI creates every backbone this way: ``BACKBONES.get(name).load(path, **options)``.
+        """
 
 
 BACKBONES: Registry[type[Backbone]] = Registry("backbone")
