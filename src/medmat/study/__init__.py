@@ -1,0 +1,1 @@
+"""Whole studies: `medmat run STUDY.yaml` (build, plan, train, eval, report) and `medmat demo`."""

@@ -1,0 +1,153 @@
+"""`medmat report RUN_DIR`: Markdown and a self-contained HTML page from results.json.
+
+The report states plainly whether related training beat unrelated training with an
+interval that excludes zero; when it did not, it says so in the first paragraph.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import defaultdict
+from pathlib import Path
+
+from medmat.io import write_bytes, write_text
+from medmat.study import plots
+from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
+
+DIRECTION_TITLES = {
+    "fixed-modality": "Fixed modality", "fixed-area": "Fixed area", "fixed-task": "Fixed task",
+    "modality-area": "Modality-area paired", "area-task": "Area-task paired",
+    "modality-task": "Modality-task paired", "three-sources": "Three sources (one element each)",
+}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _cell(r: ResultRow | None) -> str:
+    if r is None:
+        return "–"
+    return f"{100 * r.accuracy:.1f} [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
+
+
+def _gain_cell(g: GainRow | None) -> str:
+    if g is None:
+        return "–"
+    star = " *" if g.ci_low > 0 or g.ci_high < 0 else ""
+    return f"{100 * g.gain:+.1f} [{100 * g.ci_low:+.1f}, {100 * g.ci_high:+.1f}]{star}"
+
+
+def verdict(s: Summary) -> str:
+    if s.mean_gain is None:
+        return "No related/unrelated comparison was run, so the study says nothing about compositional generalization."
+    core = (
+        f"Over {s.n_targets} target(s) ({s.scorer} scorer), related training scored {_pct(s.mean_related)}% on average "
+        f"against {_pct(s.mean_unrelated)}% for unrelated training of the same size and {_pct(s.mean_zero_shot)}% zero-shot: "
+        f"a mean gain of {100 * s.mean_gain:+.1f} points, 95% interval [{100 * s.gain_ci_low:+.1f}, {100 * s.gain_ci_high:+.1f}]; "
+        f"related beat unrelated in {s.related_wins} of {s.comparisons} comparisons. "
+    )
+    if s.gain_excludes_zero:
+        return core + "The interval excludes zero: in this study, related data helped on unseen combinations."
+    return core + ("**The interval does not exclude zero: this study does NOT show that related data helps.** "
+                   "Treat any per-target gain below as unconfirmed.")
+
+
+def paper_tables(results: StudyResults, scorer: str) -> list[tuple[str, list[list[str]]]]:
+    """Per direction type: rows target | sources | n_train | zero-shot | unrelated | related | gain."""
+    by_arm = {(r.target, r.arm): r for r in results.rows if r.scorer == scorer}
+    zero = {r.target: r for r in results.rows if r.scorer == scorer and r.kind == "zero-shot"}
+    groups: dict[str, list[list[str]]] = defaultdict(list)
+    for g in (g for g in results.gains if g.scorer == scorer):
+        rel, unrel = by_arm.get((g.target, g.related_arm)), by_arm.get((g.target, g.unrelated_arm))
+        groups[g.direction or "related"].append([
+            g.target, " + ".join(rel.sources) if rel else "", str(rel.n_train if rel else ""),
+            _cell(zero.get(g.target)), _cell(unrel), _cell(rel), _gain_cell(g),
+        ])
+    order = list(DIRECTION_TITLES) + sorted(set(groups) - set(DIRECTION_TITLES))
+    return [(DIRECTION_TITLES.get(d, d), groups[d]) for d in order if d in groups]
+
+
+HEADER = ["target", "related sources", "n train", "zero-shot", "unrelated", "related", "gain (rel - unrel)"]
+
+
+def other_rows(results: StudyResults, scorer: str) -> list[list[str]]:
+    rows = [r for r in results.rows if r.scorer == scorer and r.kind not in ("zero-shot", "related", "unrelated")]
+    return [[r.target, r.arm, str(r.n_train), _cell(r), f"{100 * r.invalid_rate:.1f}"] for r in rows]
+
+
+def _figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
+    figs = []
+    for scorer in results.scorers():
+        figs.append((f"arms-{scorer}", f"Accuracy by arm ({scorer} scorer)", plots.arm_bars(results, scorer)))
+        figs.append((f"gain-{scorer}", f"Gain heatmap ({scorer} scorer)", plots.gain_heatmap(results, scorer)))
+        figs.append((f"lowdata-{scorer}", f"Low-data curves ({scorer} scorer)", plots.low_data_curves(results, scorer)))
+        figs.append((f"bias-{scorer}", f"Position bias ({scorer} scorer)", plots.position_bias(results, scorer)))
+    figs.append(("invalid", "Invalid generated answers", plots.invalid_rates(results)))
+    return figs
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.86em}th,td{border:1px solid #ccc;padding:.3em .55em;text-align:left}
+th{background:#f0f3f7}tr:nth-child(even) td{background:#fafafa}.verdict{padding:.8em 1em;border-left:5px solid #2f7ab9;background:#f4f8fc}
+.warn{border-left-color:#c0504d;background:#fcf4f4}img{max-width:100%;border:1px solid #eee;margin:.4em 0}code{background:#f3f3f3;padding:0 .2em}
+.muted{color:#666;font-size:.85em}"""
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write report.md (+ figures/*.png) and report.html (images inlined) from results.json."""
+    run_dir = Path(run_dir)
+    results = StudyResults.load(run_dir / "results.json")
+    out = Path(out_dir) if out_dir else run_dir / "report"
+    figs = _figures(results)
+    md = [f"# Study report: {results.name}", "", results.description, ""]
+    hp = [f"<h1>Study report: {html.escape(results.name)}</h1>", f"<p>{html.escape(results.description)}</p>"]
+    for s in results.summaries:
+        text = verdict(s)
+        md += [f"> {text}", ""]
+        cls = "verdict" if s.gain_excludes_zero else "verdict warn"
+        hp.append(f"<p class='{cls}'>{html.escape(text).replace('**', '')}</p>")
+    for scorer in results.scorers():
+        md += [f"## Paper-style table ({scorer} scorer)", "",
+               "Accuracy % with 95% bootstrap intervals; gain is a paired bootstrap on the same target items (* = excludes 0).", ""]
+        hp.append(f"<h2>Paper-style table ({html.escape(scorer)} scorer)</h2>")
+        for title, rows in paper_tables(results, scorer):
+            md += [f"### {title}", "", _md_table(HEADER, rows), ""]
+            hp += [f"<h3>{html.escape(title)}</h3>", _html_table(HEADER, rows)]
+        extra = other_rows(results, scorer)
+        if extra:
+            h = ["target", "arm", "n train", "accuracy", "invalid %"]
+            md += ["### Other arms", "", _md_table(h, extra), ""]
+            hp += ["<h3>Other arms</h3>", _html_table(h, extra)]
+    md += ["## Figures", ""]
+    hp.append("<h2>Figures</h2>")
+    paths = {}
+    for key, title, png in figs:
+        if png is None:
+            continue
+        rel = f"figures/{key}.png"
+        write_bytes(out / rel, png)
+        paths[key] = out / rel
+        md += [f"### {title}", "", f"![{title}]({rel})", ""]
+        b64 = base64.b64encode(png).decode("ascii")
+        hp += [f"<h3>{html.escape(title)}</h3>", f"<img alt='{html.escape(title)}' src='data:image/png;base64,{b64}'>"]
+    prov = results.provenance
+    md += ["## Provenance", "", "```", *(f"{k}: {v}" for k, v in sorted(prov.items())), "```", ""]
+    hp += ["<h2>Provenance</h2>", "<pre class='muted'>" + html.escape("\n".join(f"{k}: {v}" for k, v in sorted(prov.items()))) + "</pre>"]
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>medmat report: {html.escape(results.name)}</title><style>{CSS}</style></head><body>{''.join(hp)}</body></html>"
+    write_text(out / "report.md", "\n".join(md))
+    write_text(out / "report.html", page)
+    return {"markdown": out / "report.md", "html": out / "report.html", **paths}

@@ -1,0 +1,102 @@
+"""Study results as data: the single file a report is drawn from (results.json).
+
+The runner aggregates per-arm metrics into these rows; the report only reads them and
+never recomputes a number, so a table and a plot can always be traced to this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medmat.io import read_json, write_json
+
+RESULTS_VERSION = 1
+
+
+class ResultRow(BaseModel):
+    """One arm of one target scored by one scorer."""
+
+    model_config = ConfigDict(extra="forbid")
+    target: str
+    target_subset: str = ""
+    arm: str
+    kind: str  # zero-shot | related | unrelated | leave-out | low-data | all-data
+    direction: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    n_train: int = 0
+    k: int | None = None  # low-data arms: number of target items trained on
+    with_related: bool | None = None  # low-data arms
+    scorer: str
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    n: int
+    invalid_rate: float = 0.0
+    chance: float
+    pred_letters: dict[str, int] = Field(default_factory=dict)
+    true_letters: dict[str, int] = Field(default_factory=dict)
+    circular_accuracy: float | None = None
+    in_distribution_accuracy: float | None = None
+
+
+class GainRow(BaseModel):
+    """Related minus unrelated on the same target items, with a paired bootstrap interval."""
+
+    model_config = ConfigDict(extra="forbid")
+    target: str
+    scorer: str
+    related_arm: str
+    unrelated_arm: str
+    direction: str | None = None
+    shared: list[str] = Field(default_factory=list)  # elements the related sources supply
+    gain: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scorer: str
+    n_targets: int
+    mean_zero_shot: float | None = None
+    mean_unrelated: float | None = None
+    mean_related: float | None = None
+    mean_gain: float | None = None
+    gain_ci_low: float | None = None
+    gain_ci_high: float | None = None
+    related_wins: int = 0
+    comparisons: int = 0
+
+    @property
+    def gain_excludes_zero(self) -> bool:
+        return self.gain_ci_low is not None and self.gain_ci_low > 0
+
+
+class StudyResults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = RESULTS_VERSION
+    name: str
+    description: str = ""
+    backbone: str = ""
+    rows: list[ResultRow] = Field(default_factory=list)
+    gains: list[GainRow] = Field(default_factory=list)
+    summaries: list[Summary] = Field(default_factory=list)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StudyResults":
+        return cls.model_validate(read_json(path))
+
+    def scorers(self) -> list[str]:
+        return sorted({r.scorer for r in self.rows})
+
+    def targets(self) -> list[str]:
+        return list(dict.fromkeys(r.target for r in self.rows))
