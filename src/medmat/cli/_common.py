@@ -21,7 +21,7 @@ def emit_json(obj: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
