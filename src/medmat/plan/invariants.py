@@ -1,0 +1,88 @@
+"""The invariants every manifest must satisfy, checked against the store it names.
+
+The planner checks its own output with these (a bug there must not reach a training run)
+and ``medmat plan check`` checks a manifest someone edited by hand or carried to another
+machine. A CG result is only meaningful if the target never leaked into training.
+"""
+
+from __future__ import annotations
+
+from medmat.plan.elements import FULL, to_triplet
+from medmat.plan.manifest import Manifest, ManifestError
+from medmat.plan.sampling import StoreIndex
+from medmat.records import VQAItem
+from medmat.store import VQAStore
+
+# Arm kinds that may train on the target itself (on purpose).
+TARGET_ALLOWED = frozenset({"low-data"})
+
+
+def check_manifest(manifest: Manifest, store: VQAStore, index: StoreIndex | None = None,
+                   limit: int = 5) -> list[str]:
+    """Every broken invariant, as one message each (empty list: the manifest is sound).
+
+    ``index`` (the planner's view of the same store) saves re-reading it.
+    """
+    problems: list[str] = []
+    fingerprint = index.fingerprint if index is not None else store.fingerprint()
+    if manifest.store_fingerprint != fingerprint:
+        problems.append(f"store fingerprint {manifest.store_fingerprint[:12]}... does not match "
+                        f"{store.root} ({fingerprint[:12]}...): the store changed since planning")
+    by_id: dict[str, VQAItem] = index.by_id if index is not None else store.by_id()
+    infos = index.infos if index is not None else store.subsets()
+    target = to_triplet(manifest.target)
+    full: dict[str, bool] = {}
+
+    def is_target(triplet: str) -> bool:  # one vocabulary lookup per distinct triplet
+        if triplet not in full:
+            full[triplet] = to_triplet(triplet).shared(target) == FULL
+        return full[triplet]
+
+    if manifest.target_subset not in infos:
+        problems.append(f"target_subset {manifest.target_subset!r} is not a subset of the store")
+    elif to_triplet(infos[manifest.target_subset].triplet) != target:
+        problems.append(f"target_subset {manifest.target_subset!r} is "
+                        f"{infos[manifest.target_subset].triplet}, not the target {manifest.target}")
+    test_hashes: set[str] = set()
+    for arm in manifest.arms:
+        for iid in arm.test:
+            it = by_id.get(iid)
+            if it is not None and it.image_hash:
+                test_hashes.add(it.image_hash)
+    for arm in manifest.arms:
+        missing = [i for i in arm.train + arm.test if i not in by_id]
+        if missing:
+            problems.append(f"arm {arm.name}: {len(missing)} item ids are not in the store, e.g. {missing[:limit]}")
+        bad_test = [i for i in arm.test if i in by_id and (by_id[i].subset != manifest.target_subset
+                                                          or by_id[i].split != "test")]
+        if bad_test:
+            problems.append(f"arm {arm.name}: {len(bad_test)} test items are not test items of the target "
+                            f"subset {manifest.target_subset}, e.g. {bad_test[:limit]}")
+        train = [by_id[i] for i in arm.train if i in by_id]
+        not_train = [it.item_id for it in train if it.split != "train"]
+        if not_train:
+            problems.append(f"arm {arm.name}: {len(not_train)} training items are not from a train split, "
+                            f"e.g. {not_train[:limit]}")
+        if arm.kind not in TARGET_ALLOWED:
+            leaked = [it.item_id for it in train if is_target(it.triplet)]
+            if leaked:
+                problems.append(f"arm {arm.name}: trains on {len(leaked)} items of the target triplet "
+                                f"{manifest.target} (task compared by family), e.g. {leaked[:limit]}")
+        shared_img = [it.item_id for it in train if it.image_hash and it.image_hash in test_hashes]
+        if shared_img:
+            problems.append(f"arm {arm.name}: {len(shared_img)} training items show a test image "
+                            f"(same image_hash), e.g. {shared_img[:limit]}")
+        if arm.matched_with is not None:
+            other = manifest.arm(arm.matched_with)
+            if other.n_train != arm.n_train:
+                problems.append(f"arms {arm.name} and {other.name} are compared but train on "
+                                f"{arm.n_train} and {other.n_train} items")
+    return problems
+
+
+def validate_manifest(manifest: Manifest, store: VQAStore) -> None:
+    """Raise :class:`ManifestError` listing every broken invariant."""
+    problems = check_manifest(manifest, store)
+    if problems:
+        where = manifest.path or "manifest"
+        raise ManifestError(f"{where}: {len(problems)} invariant(s) broken:\n  - " + "\n  - ".join(problems))
