@@ -39,6 +39,8 @@ class VQAStore:
         if not self.items_path.is_file():
             raise StoreError(f"{self.root} is not a medmat VQA store (no items.jsonl); run `medmat build` first")
         self._items: list[VQAItem] | None = None
+        self._subsets: dict[str, SubsetInfo] | None = None
+        self._fingerprint: str | None = None
         meta_path = self.root / "store.json"
         self.meta: dict[str, Any] = read_json(meta_path) if meta_path.is_file() else {}
 
@@ -61,10 +63,18 @@ class VQAStore:
         return self.root / item.image
 
     def fingerprint(self) -> str:
-        return sha256_file(self.items_path)
+        """sha256 of items.jsonl (cached: a store is not rewritten while it is open)."""
+        if self._fingerprint is None:
+            self._fingerprint = sha256_file(self.items_path)
+        return self._fingerprint
 
     # -- subsets ----------------------------------------------------------------------
     def subsets(self) -> dict[str, SubsetInfo]:
+        if self._subsets is None:
+            self._subsets = self._compute_subsets()
+        return self._subsets
+
+    def _compute_subsets(self) -> dict[str, SubsetInfo]:
         declared = {s["id"]: s for s in self.meta.get("subsets", [])}
         out: dict[str, SubsetInfo] = {}
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
