@@ -44,6 +44,8 @@ class _TableFields(_Strict):
     group_column: str | None = None
     image_dir: str = ""
     image_suffix: str = ""
+    empty_label: str | None = Field(None, description="label of a one-hot row with no positive column ('No Finding')")
+    delimiter: str | None = Field(None, description="csv field delimiter; default: sniffed / by extension")
 
     def _check_table(self, required: bool) -> None:
         if required and not self.table:
@@ -103,7 +105,7 @@ class DicomLayout(_TableFields):
     type: Literal["dicom"] = "dicom"
     root: str = "."
     label_from: Literal["folder", "table"] = "folder"
-    frame_policy: Literal["first", "middle", "all"] = "middle"
+    frame_policy: Literal["first", "middle", "all", "mip"] = "middle"
     window: tuple[float, float] | None = None
 
     @model_validator(mode="after")
@@ -122,7 +124,8 @@ class NiftiLayout(_TableFields):
     type: Literal["nifti"] = "nifti"
     root: str = "."
     label_from: Literal["folder", "table"] = "folder"
-    slice_policy: Literal["middle", "all", "max_area"] = "middle"
+    slice_policy: str = Field("middle", description="'middle' | 'all' | 'max_area' (needs mask_suffix) | 'index:N'")
+    mask_suffix: str | None = Field(None, description="mask file of a volume: <stem><mask_suffix>, for max_area")
     axis: Literal[0, 1, 2] = 2
     window: tuple[float, float] | None = None
     percentile: tuple[float, float] | None = (0.5, 99.5)
@@ -136,9 +139,21 @@ class NiftiLayout(_TableFields):
             data = {**data, "percentile": None}
         return data
 
+    @field_validator("slice_policy")
+    @classmethod
+    def _slice_policy(cls, v: str) -> str:
+        v = v.replace("max-area", "max_area")
+        if v in ("middle", "all", "max_area"):
+            return v
+        if v.startswith("index:") and v[6:].lstrip("-").isdigit():
+            return v
+        raise ValueError(f"slice_policy must be middle, all, max_area or index:N, got {v!r}")
+
     @model_validator(mode="after")
     def _check(self) -> "NiftiLayout":
         self._check_table(required=self.label_from == "table")
+        if self.slice_policy == "max_area" and not self.mask_suffix:
+            raise ValueError("slice_policy 'max_area' needs 'mask_suffix'")
         if self.percentile is not None:
             lo, hi = self.percentile
             if not 0 <= lo < hi <= 100:
@@ -152,6 +167,7 @@ class MedmatJsonLayout(_Strict):
     type: Literal["medmat_json"] = "medmat_json"
     file: str
     image_root: str = "."
+    split: Literal["train", "val", "test"] | None = None
 
 
 Layout = Annotated[

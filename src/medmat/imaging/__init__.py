@@ -1,0 +1,10 @@
+"""Pixel conversion and materialisation of raw images into the VQA store (issue 3)."""
+
+from medmat.imaging.convert import ImageError, minmax_to_uint8, to_8bit, window_to_uint8
+from medmat.imaging.loaders import DEFAULT_MAX_PIXELS, LOADERS, Loaded
+from medmat.imaging.materialize import CACHE_NAME, materialize
+
+__all__ = [
+    "CACHE_NAME", "DEFAULT_MAX_PIXELS", "ImageError", "LOADERS", "Loaded", "materialize", "minmax_to_uint8",
+    "to_8bit", "window_to_uint8",
+]

@@ -1,0 +1,238 @@
+"""Materialisation: raw images of any format -> content-addressed 8-bit PNG/JPEG in the store.
+
+Every record's image is loaded once, flattened to 8-bit L/RGB, resized if asked, encoded
+and named by the sha256 of the encoded bytes (``images/<h[:2]>/<h>.<ext>``): identical
+images are stored once and leakage checks can compare hashes. Work is spread over a
+process pool; results are assembled by key, so the output is the same for any number of
+workers and any completion order. A small cache (source path + size + mtime + settings ->
+hash) makes a re-run skip every image already done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import os
+import stat
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal
+
+from PIL import Image
+
+from medmat.imaging.convert import ImageError, target_size
+from medmat.imaging.loaders import DEFAULT_MAX_PIXELS, LOADERS, sniff_format
+from medmat.io import dumps, read_json, write_json
+from medmat.records import LabeledRecord, Skip
+from medmat.sources._common import PathEscapesRoot, safe_relpath
+
+CACHE_NAME = ".materialize-cache.json"
+CACHE_VERSION = 2
+LOADER_PARAMS = ("frame", "frame_policy", "window", "slice", "axis", "percentiles")
+JPEG_QUALITY = 95
+_CACHE_FLUSH_S = 15.0
+
+Format = Literal["png", "jpeg", "auto"]
+# task: (key, absolute source path, loader name, params json, max_side, fmt, max_pixels, images dir)
+Task = tuple[str, str, str, str, "int | None", str, "int | None", str]
+
+
+def _encode(img: Image.Image, ext: str) -> bytes:
+    buf = io.BytesIO()
+    if ext == "jpg":
+        img.save(buf, "JPEG", quality=JPEG_QUALITY)
+    else:
+        img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _write_image(path: str, data: bytes) -> None:
+    """Atomic (temp file + rename) but not fsynced: medmat.io.write_bytes fsyncs every file,
+    which doubled the time per image. A crash can at worst leave a short file under the
+    right name; every reuse checks the size recorded with the hash, so it is rewritten."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".img.", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _usable(path: str, nbytes: int) -> bool:
+    try:
+        return os.stat(path).st_size == nbytes
+    except OSError:
+        return False
+
+
+def _run_task(task: Task) -> tuple[str, bool, tuple]:
+    """Load, convert, encode and write one image (runs in a pool worker)."""
+    key, path, loader, params, max_side, fmt, max_pixels, images_dir = task
+    try:
+        loaded = LOADERS.get(loader)(path, json.loads(params), max_side, fmt, max_pixels)
+        if loaded.raw is not None:
+            data, ext, how = loaded.raw, ("png" if loaded.source_format == "PNG" else "jpg"), "copied"
+            size = loaded.image.size
+        else:
+            img = loaded.image
+            new_size = target_size(img.size, max_side)
+            if new_size:
+                img = img.resize(new_size, Image.Resampling.LANCZOS)
+            photographic = loaded.source_format == "JPEG" and img.mode == "RGB"
+            ext = "jpg" if fmt == "jpeg" or (fmt == "auto" and photographic) else "png"
+            data, how, size = _encode(img, ext), "encoded", img.size
+        digest = hashlib.sha256(data).hexdigest()
+        out = os.path.join(images_dir, digest[:2], f"{digest}.{ext}")
+        if not _usable(out, len(data)):
+            _write_image(out, data)
+        return key, True, (digest, ext, size[0], size[1], len(data), how)
+    except ImageError as e:
+        return key, False, (e.reason, e.detail)
+    except MemoryError:
+        return key, False, ("decompression-bomb", "out of memory while decoding")
+    except Exception as e:  # recorded, never silent: a damaged file must not stop a long build
+        return key, False, ("corrupt-image", f"unexpected {type(e).__name__}: {e}")
+
+
+def _release_worker_caches() -> None:
+    """Drop the last decoded DICOM/NIfTI volume kept for 'all'-frame/slice runs (in-process runs)."""
+    from medmat.imaging.dicom import _decoded
+    from medmat.imaging.nifti import _volume
+
+    _decoded.cache_clear()
+    _volume.cache_clear()
+
+
+def _load_cache(path: Path) -> dict[str, list]:
+    if not path.is_file():
+        return {}
+    try:
+        data = read_json(path)
+    except ValueError:
+        return {}  # a damaged cache only costs re-encoding
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return {}
+    return dict(data.get("entries") or {})
+
+
+def _save_cache(path: Path, cache: dict[str, list]) -> None:
+    write_json(path, {"version": CACHE_VERSION, "entries": cache}, indent=None)
+
+
+def _iter_results(tasks: list[Task], workers: int) -> Iterable[tuple[str, bool, tuple]]:
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_run_task, tasks)
+        return
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    chunk = max(1, min(32, len(tasks) // (workers * 4)))
+    with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap_unordered(_run_task, tasks, chunksize=chunk)
+
+
+def materialize(
+    records: Iterable[LabeledRecord],
+    data_root: Path,
+    store_root: Path,
+    max_side: int | None = None,
+    fmt: Format = "auto",
+    workers: int = 1,
+    progress: Callable[[int], Any] | None = None,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    stats: dict[str, int] | None = None,
+) -> tuple[list[LabeledRecord], list[Skip]]:
+    """Write every record's image into ``store_root/images`` and return the re-pointed records.
+
+    ``progress(n)`` is called with the number of records finished since the last call.
+    ``max_pixels`` is the decompression-bomb limit (PIL's by default; None disables it).
+    ``stats`` (optional dict) receives counts: encoded, copied, cached, skipped.
+    Records keep their order; ``len(records) == len(out) + len(skips)``.
+    """
+    if fmt not in ("png", "jpeg", "auto"):
+        raise ValueError(f"fmt must be 'png', 'jpeg' or 'auto', got {fmt!r}")
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
+    data_root, store_root = Path(data_root), Path(store_root)
+    images_dir = store_root / "images"
+    cache_path = store_root / CACHE_NAME
+    cache = _load_cache(cache_path)
+    records = list(records)
+    counts = {"encoded": 0, "copied": 0, "cached": 0, "skipped": 0}
+
+    plan: list[tuple[LabeledRecord, str, str | Skip]] = []  # (record, source rel, key or skip)
+    tasks: dict[str, Task] = {}
+    weight: dict[str, int] = {}
+    done: dict[str, tuple] = {}
+    for rec in records:
+        try:
+            rel = safe_relpath(data_root, rec.image)
+        except PathEscapesRoot as e:
+            plan.append((rec, rec.image, Skip(rec.dataset, rec.image, "path-escapes-root", str(e))))
+            continue
+        src = data_root / rel
+        try:
+            st = src.stat()
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            plan.append((rec, rel, Skip(rec.dataset, rel, "missing-file", "source image not found")))
+            continue
+        if st.st_size == 0:
+            plan.append((rec, rel, Skip(rec.dataset, rel, "zero-byte", "empty file")))
+            continue
+        loader = rec.meta.get("source_format") or sniff_format(rel)
+        params = dumps({k: rec.meta[k] for k in LOADER_PARAMS if k in rec.meta})
+        key = "\x1f".join(map(str, (rel, st.st_size, st.st_mtime_ns, CACHE_VERSION, loader, params, max_side, fmt, max_pixels)))
+        plan.append((rec, rel, key))
+        weight[key] = weight.get(key, 0) + 1
+        hit = cache.get(key)
+        if hit and len(hit) == 5 and _usable(str(images_dir / hit[0][:2] / f"{hit[0]}.{hit[1]}"), hit[4]):
+            done[key] = (True, (*hit, "cached"))
+        elif key not in tasks:
+            tasks[key] = (key, str(src), loader, params, max_side, fmt, max_pixels, str(images_dir))
+
+    if progress:
+        progress(len(records) - sum(weight[k] for k in tasks))
+    last_flush = time.monotonic()
+    try:
+        for key, ok, payload in _iter_results([tasks[k] for k in sorted(tasks)], workers):
+            done[key] = (ok, payload)
+            if ok:
+                cache[key] = list(payload[:5])
+            if progress:
+                progress(weight[key])
+            if time.monotonic() - last_flush > _CACHE_FLUSH_S:
+                _save_cache(cache_path, cache)
+                last_flush = time.monotonic()
+    finally:
+        if tasks:
+            _save_cache(cache_path, cache)
+        _release_worker_caches()
+
+    out: list[LabeledRecord] = []
+    skips: list[Skip] = []
+    for rec, rel, key in plan:
+        if isinstance(key, Skip):
+            skips.append(key)
+            continue
+        ok, payload = done[key]
+        if not ok:
+            skips.append(Skip(rec.dataset, rel, payload[0], payload[1]))
+            continue
+        digest, ext, width, height, _, how = payload
+        counts[how] += 1
+        meta = {**rec.meta, "image_hash": digest, "source_image": rel, "width": width, "height": height}
+        out.append(LabeledRecord(id=rec.id, dataset=rec.dataset, image=f"images/{digest[:2]}/{digest}.{ext}",
+                                 labels=rec.labels, split=rec.split, group=rec.group, meta=meta))
+    counts["skipped"] = len(skips)
+    if stats is not None:
+        stats.update(counts)
+    return out, skips

@@ -1,0 +1,71 @@
+"""Source readers: one raw dataset layout -> LabeledRecords (or Skips saying why not).
+
+``READERS`` maps a layout ``type`` to its reader; ``read_dataset`` is the one entry point
+the build uses. Layouts may be the catalog's pydantic models, any object with the
+documented attributes, or plain dicts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from medmat._registry import Registry
+from medmat.records import LabeledRecord, Skip
+from medmat.sources._common import Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath
+from medmat.sources.class_folders import read_class_folders
+from medmat.sources.dicom import read_dicom_dataset
+from medmat.sources.medmat_json import read_medmat_json
+from medmat.sources.nifti import read_nifti_dataset
+from medmat.sources.tables import read_label_table, read_table
+
+Reader = Callable[[ReaderContext, Any], Iterator["LabeledRecord | Skip"]]
+READERS: Registry[Reader] = Registry("layout type")
+READERS.add("class_folders", read_class_folders)
+READERS.add("label_table", read_label_table)
+READERS.add("dicom", read_dicom_dataset)
+READERS.add("nifti", read_nifti_dataset)
+READERS.add("medmat_json", read_medmat_json)
+
+
+def read_dataset(
+    dataset_id: str,
+    layout: Any,
+    data_root: Path,
+    labels: list[str] | None = None,
+    label_aliases: Mapping[str, str] | None = None,
+) -> Iterator[LabeledRecord | Skip]:
+    """Every record (or Skip) of one raw dataset, in a deterministic order.
+
+    Raises SourceError for a dataset that cannot be read at all (missing root, malformed
+    table/json, bad layout); per-image problems are yielded as Skips. Two records with the
+    same id (e.g. a table listing one image twice with the same labels) keep the first and
+    record Skip('duplicate-record') for the others.
+    """
+    data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise SourceError(f"data root {data_root} is not a folder")
+    kind = lget(layout, "type", None)
+    if kind is None:
+        raise SourceError(f"dataset {dataset_id}: layout has no 'type'")
+    if str(kind) not in READERS:
+        try:
+            READERS.get(str(kind))
+        except KeyError as e:  # UnknownNameError: carries the did-you-mean text
+            raise SourceError(f"dataset {dataset_id}: {e}") from None
+    reader = READERS.get(str(kind))
+    ctx = ReaderContext(dataset_id=dataset_id, data_root=data_root, labels=labels, label_aliases=label_aliases)
+    seen: set[str] = set()
+    for item in reader(ctx, layout):
+        if isinstance(item, LabeledRecord):
+            if item.id in seen:
+                yield ctx.skip(item.image, "duplicate-record", f"record id {item.id} already read")
+                continue
+            seen.add(item.id)
+        yield item
+
+
+__all__ = [
+    "Entry", "PathEscapesRoot", "READERS", "ReaderContext", "SourceError", "lget", "normalize_split", "read_dataset",
+    "read_table", "safe_relpath",
+]
