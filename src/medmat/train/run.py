@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import platform
 import subprocess
 import time
@@ -36,18 +35,10 @@ def is_main_process() -> bool:
 
 
 def ensure_backbones() -> list[str]:
-    """Import every backbone package under medmat.models so that it registers itself.
+    """Every registered backbone name (see medmat.models.discover_backbones)."""
+    from medmat.models import discover_backbones
 
-    Backbone packages register on import and import no torch at module top, so this is
-    cheap (the same discovery as ``medmat eval``); returns the registered names.
-    """
-    import medmat.models as models_pkg
-
-    for mod in sorted(pkgutil.iter_modules(models_pkg.__path__), key=lambda m: m.name):
-        if mod.name.startswith("_") or mod.name in ("base", "tiny"):
-            continue
-        importlib.import_module(f"medmat.models.{mod.name}")
-    return BACKBONES.names()
+    return discover_backbones().names()
 
 
 def versions() -> dict[str, str]:
