@@ -1,0 +1,109 @@
+"""What every exporter shares: item selection, image references, the registry.
+
+Image paths in the json/jsonl formats: by default the **absolute** path of the image in
+the store (every tool accepts it: LLaVA joins it to ``--image_folder``, which leaves an
+absolute path as is; LLaMA-Factory, ms-swift and TRL open it directly). With
+``copy_images`` the images are copied into ``OUT/images/..`` and referenced **relative
+to the export folder**, which is what LLaVA's ``--image_folder OUT``, LLaMA-Factory's
+``dataset_dir``/``media_dir`` and running ms-swift from ``OUT`` expect; the export folder
+is then self-contained and relocatable. Parquet and VLMEvalKit embed the image bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from medmat._registry import Registry
+from medmat.records import VQAItem
+from medmat.store import VQAStore
+
+SplitChoice = Literal["train", "test", "all"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """split: 'train', 'test' or 'all' (one file per split present); subsets: None = all;
+    copy_images: copy images into the export dir and use relative paths;
+    trl_style: 'messages' or 'prompt-completion' (trl only); capped: apply the store's cap
+    to train items (label-balanced, ``VQAStore.capped_train``)."""
+
+    split: SplitChoice = "all"
+    subsets: tuple[str, ...] | None = None
+    copy_images: bool = False
+    trl_style: str = "messages"
+    capped: bool = False
+
+
+@dataclass
+class ExportContext:
+    store: VQAStore
+    out_dir: Path
+    options: ExportOptions
+    files: list[Path] = field(default_factory=list)
+    _copied: set[str] = field(default_factory=set)
+
+    def selected(self) -> dict[str, list[VQAItem]]:
+        """split -> items (store order), only the splits asked for and present."""
+        subsets = self.options.subsets
+        known = set(self.store.subsets())
+        if subsets:
+            unknown = sorted(set(subsets) - known)
+            if unknown:
+                raise ValueError(f"subsets not in the store: {unknown} (store has {sorted(known)})")
+        out: dict[str, list[VQAItem]] = {}
+        for it in self.store.items():
+            if subsets and it.subset not in subsets:
+                continue
+            if self.options.split != "all" and it.split != self.options.split:
+                continue
+            out.setdefault(it.split, []).append(it)
+        if self.options.capped and "train" in out:
+            cap, seed = self.store.meta.get("cap"), int(self.store.meta.get("seed", 0))
+            keep = {it.item_id for sid in sorted({i.subset for i in out["train"]})
+                    for it in self.store.capped_train(sid, cap, seed)}
+            out["train"] = [it for it in out["train"] if it.item_id in keep]
+        if not out:
+            raise ValueError(f"no items for split={self.options.split} subsets={list(subsets or [])}")
+        return dict(sorted(out.items()))
+
+    def image_ref(self, item: VQAItem) -> str:
+        """The path to write for ``item``'s image (see module docstring)."""
+        src = self.store.image_path(item)
+        if not self.options.copy_images:
+            return str(src.resolve())
+        if item.image not in self._copied:
+            dst = self.out_dir / item.image
+            if not (dst.is_file() and dst.stat().st_size == src.stat().st_size):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dst.with_name(f".{dst.name}.tmp")
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, dst)
+            self._copied.add(item.image)
+        return item.image
+
+    def image_bytes(self, item: VQAItem) -> bytes:
+        return self.store.image_path(item).read_bytes()
+
+    def add(self, path: Path) -> None:
+        self.files.append(path)
+
+
+Exporter = Callable[[ExportContext], None]
+EXPORTERS: Registry[Exporter] = Registry("export format")
+
+
+def export_store(store: str | Path | VQAStore, fmt: str, out_dir: str | Path,
+                 options: ExportOptions | None = None) -> list[Path]:
+    """Export a store in format ``fmt``; returns the files written (not the copied images)."""
+    from medmat import export as _pkg  # noqa: F401 - registers the built-in formats
+
+    exporter = EXPORTERS.get(fmt)
+    st = store if isinstance(store, VQAStore) else VQAStore(store)
+    ctx = ExportContext(st, Path(out_dir), options or ExportOptions())
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    exporter(ctx)
+    return ctx.files

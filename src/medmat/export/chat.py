@@ -1,0 +1,113 @@
+"""JSON/JSONL formats: TRL, LLaVA, ShareGPT (LLaMA-Factory), ms-swift and released Med-MAT json."""
+
+from __future__ import annotations
+
+import json
+
+from medmat.export.base import EXPORTERS, ExportContext
+from medmat.io import write_json, write_jsonl, write_text
+from medmat.records import VQAItem
+
+IMAGE_TOKEN = "<image>"
+
+
+def _trl_row(ctx: ExportContext, it: VQAItem) -> dict:
+    user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": it.question_choice}]}
+    assistant = {"role": "assistant", "content": [{"type": "text", "text": it.answer_choice}]}
+    row = {"images": [ctx.image_ref(it)], "item_id": it.item_id, "subset": it.subset}
+    if ctx.options.trl_style == "prompt-completion":
+        row.update(prompt=[user], completion=[assistant])
+    else:
+        row["messages"] = [user, assistant]
+    return row
+
+
+@EXPORTERS.register("trl")
+def export_trl(ctx: ExportContext) -> None:
+    """TRL vision SFT: ``messages`` (or ``prompt``/``completion``) + ``images``, one JSONL per split.
+
+    Content parts are lists of typed parts in every message (``{"type": "image"}`` then the
+    text), so ``datasets.load_dataset("json")`` infers one schema for all rows.
+    """
+    if ctx.options.trl_style not in ("messages", "prompt-completion"):
+        raise ValueError(f"trl style is 'messages' or 'prompt-completion', got {ctx.options.trl_style!r}")
+    for split, items in ctx.selected().items():
+        path = ctx.out_dir / f"{split}.jsonl"
+        write_jsonl(path, (_trl_row(ctx, it) for it in items))
+        ctx.add(path)
+
+
+@EXPORTERS.register("llava")
+def export_llava(ctx: ExportContext) -> None:
+    """LLaVA instruction json: a list of {id, image, conversations} per split.
+
+    Train LLaVA with ``--data_path OUT/<split>.json --image_folder OUT`` (copied images)
+    or any folder (absolute paths).
+    """
+    for split, items in ctx.selected().items():
+        rows = [{
+            "id": it.item_id, "image": ctx.image_ref(it),
+            "conversations": [{"from": "human", "value": f"{IMAGE_TOKEN}\n{it.question_choice}"},
+                              {"from": "gpt", "value": it.answer_choice}],
+        } for it in items]
+        path = ctx.out_dir / f"{split}.json"
+        write_json(path, rows)
+        ctx.add(path)
+
+
+@EXPORTERS.register("sharegpt")
+def export_sharegpt(ctx: ExportContext) -> None:
+    """LLaMA-Factory ShareGPT (OpenAI-style role tags) + ``dataset_info.json``.
+
+    Use ``dataset_dir: OUT`` and ``dataset: medmat_train`` in the LLaMA-Factory config.
+    """
+    info = {}
+    for split, items in ctx.selected().items():
+        name = f"medmat_{split}"
+        rows = [{
+            "messages": [{"role": "user", "content": IMAGE_TOKEN + it.question_choice},
+                         {"role": "assistant", "content": it.answer_choice}],
+            "images": [ctx.image_ref(it)],
+        } for it in items]
+        path = ctx.out_dir / f"{name}.json"
+        write_json(path, rows)
+        ctx.add(path)
+        info[name] = {
+            "file_name": path.name, "formatting": "sharegpt",
+            "columns": {"messages": "messages", "images": "images"},
+            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
+        }
+    path = ctx.out_dir / "dataset_info.json"
+    write_json(path, info)
+    ctx.add(path)
+
+
+@EXPORTERS.register("swift")
+def export_swift(ctx: ExportContext) -> None:
+    """ms-swift custom dataset JSONL: ``messages`` with ``<image>`` in the user turn + ``images``."""
+    for split, items in ctx.selected().items():
+        path = ctx.out_dir / f"{split}.jsonl"
+        write_jsonl(path, ({
+            "messages": [{"role": "user", "content": IMAGE_TOKEN + it.question_choice},
+                         {"role": "assistant", "content": it.answer_choice}],
+            "images": [ctx.image_ref(it)],
+        } for it in items))
+        ctx.add(path)
+
+
+@EXPORTERS.register("medmat")
+def export_medmat(ctx: ExportContext) -> None:
+    """The released Med-MAT json schema (``VQAItem.to_medmat``), one list per subset and split.
+
+    Files ``<subset>_<split>.json``; ``medmat import-medmat FILE --image-root OUT`` reads
+    them back (with ``--copy-images``) with the same questions and letters.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for split, items in ctx.selected().items():
+        for it in items:
+            groups.setdefault((it.subset, split), []).append({**it.to_medmat(), "image": ctx.image_ref(it)})
+    for (subset, split), rows in sorted(groups.items()):
+        path = ctx.out_dir / f"{subset}_{split}.json"
+        # the released key order, not sorted keys (write_json sorts)
+        write_text(path, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        ctx.add(path)
