@@ -94,8 +94,7 @@ def gain_heatmap(results: StudyResults, scorer: str) -> bytes | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(1.6 * len(directions) + 3, 0.55 * len(targets) + 1.6))
     lim = max(5.0, float(np.nanmax(np.abs(mat))))
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("#eeeeee")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="#eeeeee")
     im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     for i in range(len(targets)):
         for j in range(len(directions)):

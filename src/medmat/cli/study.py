@@ -1,0 +1,127 @@
+"""`medmat run`, `medmat report` and `medmat demo`: whole studies end to end."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+from rich.table import Table
+
+from medmat.cli._common import console, emit_json, fail, out, progress
+
+
+def _parse_sets(sets: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for s in sets:
+        if "=" not in s:
+            raise fail(f"--set takes KEY=VALUE (dotted key), got {s!r}")
+        k, v = s.split("=", 1)
+        overrides[k.strip()] = yaml.safe_load(v)
+    return overrides
+
+
+def _show(results, log, run_dir: Path, report: dict[str, Path]) -> None:
+    for s in results.summaries:
+        t = Table(title=f"{results.name}: {s.scorer} scorer (accuracy %, mean over related/unrelated comparisons)")
+        for col in ("target", "arm", "kind", "n train", "accuracy [95% CI]"):
+            t.add_column(col)
+        for r in results.rows:
+            if r.scorer == s.scorer and r.kind in ("zero-shot", "unrelated", "related"):
+                t.add_row(r.target, r.arm, r.kind, str(r.n_train),
+                          f"{100 * r.accuracy:.1f} [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]")
+        out.print(t)
+        from medmat.study.report import verdict
+
+        out.print(verdict(s), highlight=False)
+    out.print(f"stages run: {len(log.ran)}, cached: {len(log.cached)}; total {results.timings.get('total_s')} s")
+    out.print(f"report: {report['html']}  and  {report['markdown']}")
+
+
+def _run(config_path: Path, run_dir: Path, overrides: dict[str, Any], as_json: bool) -> None:
+    from medmat.study.config import StudyError, load_study
+    from medmat.study.report import write_report
+    from medmat.study.runner import run_study
+
+    try:
+        cfg = load_study(config_path, overrides)
+    except StudyError as e:
+        raise fail(str(e)) from None
+    say = (lambda s: None) if as_json else (lambda s: console.print(f"[dim]·[/] {s}", highlight=False))
+    with progress(enabled=not as_json) as prog:
+        task = None
+
+        def arm_progress(total: int):
+            nonlocal task
+            task = prog.add_task("arms trained + evaluated", total=total)
+            return lambda name: prog.advance(task)
+
+        try:
+            results, log = run_study(cfg, run_dir, say=say, arm_progress=arm_progress)
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            raise fail(f"study {cfg.name!r} stopped: {e}") from None
+    report = write_report(run_dir)
+    if as_json:
+        emit_json({"run_dir": str(run_dir), "results": str(run_dir / "results.json"),
+                   "report_html": str(report["html"]), "report_md": str(report["markdown"]),
+                   "summaries": [s.model_dump() for s in results.summaries], "timings": results.timings,
+                   "stages_run": log.ran, "stages_cached": log.cached})
+    else:
+        _show(results, log, run_dir, report)
+
+
+def run_cmd(
+    study: Path = typer.Argument(..., help="study YAML (see examples/studies/)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (default runs/<study name>)"),
+    sets: list[str] = typer.Option([], "--set", help="override a field: --set train.max_steps=100"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable summary on stdout"),
+) -> None:
+    """Run a whole study: build, plan, train each arm, evaluate, aggregate, report. Resumable."""
+    if not study.is_file():
+        raise fail(f"{study}: no such study file")
+    overrides = _parse_sets(sets)
+    from medmat.study.runner import slug
+
+    name = (yaml.safe_load(study.read_text(encoding="utf-8")) or {}).get("name", study.stem)
+    _run(study, out_dir or Path("runs") / slug(str(name)), overrides, as_json)
+
+
+def demo_cmd(
+    out_dir: Path = typer.Option(Path("medmat-demo"), "--out", "-o", help="run folder"),
+    sets: list[str] = typer.Option([], "--set", help="override a field of the built-in demo study"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable summary on stdout"),
+) -> None:
+    """The main job: a CG study on the synthetic MAT benchmark with the CPU reference model."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    study = out_dir / "demo-study.yaml"
+    text = resources.files("medmat.study").joinpath("demo.yaml").read_text(encoding="utf-8")
+    if not study.is_file() or study.read_text(encoding="utf-8") != text:
+        from medmat.io import write_text
+
+        write_text(study, text)
+    _run(study, out_dir, _parse_sets(sets), as_json)
+
+
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="a run folder holding results.json"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="default RUN_DIR/report"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Write report.md and a self-contained report.html from RUN_DIR/results.json."""
+    from medmat.study.report import write_report
+
+    if not (run_dir / "results.json").is_file():
+        raise fail(f"{run_dir} has no results.json (run `medmat run STUDY.yaml` first)")
+    paths = write_report(run_dir, out_dir)
+    if as_json:
+        emit_json({k: str(v) for k, v in paths.items()})
+    else:
+        out.print(f"wrote {paths['markdown']} and {paths['html']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_cmd)
+    app.command("demo")(demo_cmd)
+    app.command("report")(report_cmd)
