@@ -1,0 +1,135 @@
+"""``evaluate``: ask any Backbone every test question with each scorer, then draw metrics.
+
+The evaluator only speaks the ``Backbone`` interface (score_options / generate), so the
+CPU reference model and every Hugging Face family are evaluated by the same code.
+Questions are sent in batches of ``batch_size`` so a progress callback can follow along;
+with ``circular=True`` each question is asked once per rotation of its options.
+
+Resuming: rows of an interrupted run (``done``) are reused instead of asked again, and
+``on_batch`` receives every row so far after each batch so a caller can save them. The
+rows come out in one canonical order, so a resumed run writes the same bytes as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import medmat
+from medmat.evaluate.metrics import compute_metrics
+from medmat.evaluate.predictions import Prediction
+from medmat.evaluate.rotation import rotations
+from medmat.evaluate.scorers import SCORERS, ScoreSettings
+from medmat.evaluate.stats import DEFAULT_BOOT
+from medmat.models.base import Backbone
+from medmat.records import VQAItem
+
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after every batch (questions x rotations x scorers)."""
+RowKey = tuple[str, str, int]  # (scorer, item_id, rotation)
+
+
+@dataclass
+class EvalResult:
+    """Prediction rows and the metrics drawn from them (``timing`` is not written to disk)."""
+
+    predictions: list[Prediction]
+    metrics: dict[str, Any]
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def _check_items(items: Sequence[VQAItem]) -> None:
+    if not items:
+        raise ValueError("no items to evaluate")
+    dup = [i for i, c in Counter(it.item_id for it in items).items() if c > 1]
+    if dup:
+        raise ValueError(f"item ids must be unique; repeated: {sorted(dup)[:5]}")
+    for it in items:
+        if not 0 <= it.answer_index < it.n_options:
+            raise ValueError(f"item {it.item_id}: answer_index {it.answer_index} outside its {it.n_options} options")
+
+
+def evaluate(
+    backbone: Backbone,
+    items: Sequence[VQAItem],
+    store_root: str | Path,
+    scorers: Sequence[str] = ("option", "generate"),
+    circular: bool = False,
+    batch_size: int = 8,
+    max_new_tokens: int = 16,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+    n_boot: int = DEFAULT_BOOT,
+    done: Sequence[Prediction] = (),
+    on_batch: Callable[[list[Prediction]], None] | None = None,
+) -> EvalResult:
+    """Evaluate ``backbone`` on ``items`` with each scorer; ``seed`` seeds the bootstrap.
+
+    ``done``: rows of an earlier, interrupted run of the same evaluation, reused as they
+    are (a row whose answer letter or option count no longer matches is an error).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    fns = {name: SCORERS.get(name) for name in dict.fromkeys(scorers)}
+    if not fns:
+        raise ValueError("no scorers given")
+    _check_items(items)
+    store_root = Path(store_root)
+    work = [(item, k, rotated) for item in items for k, rotated in rotations(item, circular)]
+    settings = ScoreSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    reused = _reusable(done, work, fns)
+    total, n_done = len(work) * len(fns), len(reused)
+    rows: dict[RowKey, Prediction] = dict(reused)
+    timing: dict[str, float] = {}
+    if progress is not None and n_done:
+        progress(n_done, total)
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        todo = [w for w in work if (name, w[0].item_id, w[1]) not in reused]
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            answers = fn(backbone, [rotated for _, _, rotated in chunk], store_root, settings)
+            for (item, k, rotated), ans in zip(chunk, answers):
+                rows[(name, item.item_id, k)] = Prediction(
+                    item_id=item.item_id, subset=item.subset, triplet=item.triplet, scorer=name, rotation=k,
+                    pred=ans.pred, parsed_how=ans.how, correct=ans.pred == rotated.answer_choice,
+                    n_options=item.n_options, answer=rotated.answer_choice, raw=ans.raw, scores=ans.scores,
+                )
+            n_done += len(chunk)
+            if progress is not None:
+                progress(n_done, total)
+            if on_batch is not None:
+                on_batch(list(rows.values()))
+        timing[name] = time.perf_counter() - t0
+    ordered = [rows[(name, item.item_id, k)] for name in fns for item, k, _ in work]
+    config = {
+        "backbone": getattr(backbone, "name", type(backbone).__name__), "scorers": list(fns),
+        "circular": circular, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+        "n_items": len(items), "medmat_version": medmat.__version__,
+    }
+    metrics = compute_metrics(ordered, circular=circular, n_boot=n_boot, seed=seed, config=config)
+    return EvalResult(ordered, metrics, timing)
+
+
+def _reusable(done: Sequence[Prediction], work: list[tuple[VQAItem, int, VQAItem]],
+              fns: dict[str, Any]) -> dict[RowKey, Prediction]:
+    """The rows of ``done`` that belong to this evaluation, checked against the items."""
+    if not done:
+        return {}
+    expect = {(w[0].item_id, w[1]): w for w in work}
+    out: dict[RowKey, Prediction] = {}
+    for p in done:
+        w = expect.get((p.item_id, p.rotation))
+        if w is None or p.scorer not in fns:
+            continue  # not part of this evaluation (e.g. a scorer no longer asked for)
+        item, _, rotated = w
+        if p.answer != rotated.answer_choice or p.n_options != item.n_options:
+            raise ValueError(f"earlier row for item {p.item_id} rotation {p.rotation} does not match the item "
+                             f"(answer {p.answer} vs {rotated.answer_choice}): the partial results belong to "
+                             "another evaluation")
+        out[(p.scorer, p.item_id, p.rotation)] = p
+    return out
