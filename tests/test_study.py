@@ -109,3 +109,24 @@ def test_bad_study_files_name_the_field(tmp_path):
         load_study(tmp_path / "t.yaml")
     res = CliRunner().invoke(app, ["run", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 1 and "trian" in res.output
+
+
+def test_until_plan_stops_before_training(tmp_path):
+    small = dict(STUDY, plan=dict(STUDY["plan"], arms=["zero-shot"]))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(small))
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--json",
+                                   "--until", "plan"])
+    assert res.exit_code == 0, res.output
+    ran = json.loads(res.stdout)["stages_run"]
+    assert "build" in ran and any(s.startswith("plan/") for s in ran)
+    assert not any(s.startswith(("train/", "eval/")) for s in ran)
+    assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_multi_process_launch_refuses_to_build_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(STUDY))
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1
+    assert "--until plan" in res.output

@@ -40,7 +40,7 @@ def _show(results, log, run_dir: Path, report: dict[str, Path]) -> None:
     out.print(f"report: {report['html']}  and  {report['markdown']}")
 
 
-def _run(config_path: Path, run_dir: Path, overrides: dict[str, Any], as_json: bool) -> None:
+def _run(config_path: Path, run_dir: Path, overrides: dict[str, Any], as_json: bool, until: str = "report") -> None:
     from medmat.study.config import StudyError, load_study
     from medmat.study.report import write_report
     from medmat.study.runner import run_study
@@ -59,9 +59,15 @@ def _run(config_path: Path, run_dir: Path, overrides: dict[str, Any], as_json: b
             return lambda name: prog.advance(task)
 
         try:
-            results, log = run_study(cfg, run_dir, say=say, arm_progress=arm_progress)
-        except (ValueError, KeyError, FileNotFoundError) as e:
+            results, log = run_study(cfg, run_dir, say=say, arm_progress=arm_progress, until=until)
+        except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:
             raise fail(f"study {cfg.name!r} stopped: {e}") from None
+    if results is None:  # stopped early (--until) or a non-zero rank of a multi-process launch
+        if as_json:
+            emit_json({"run_dir": str(run_dir), "until": until, "stages_run": log.ran, "stages_cached": log.cached})
+        else:
+            out.print(f"stopped after '{until}' stages: ran {len(log.ran)}, cached {len(log.cached)} ({run_dir})")
+        return
     report = write_report(run_dir)
     if as_json:
         emit_json({"run_dir": str(run_dir), "results": str(run_dir / "results.json"),
@@ -76,6 +82,7 @@ def run_cmd(
     study: Path = typer.Argument(..., help="study YAML (see examples/studies/)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (default runs/<study name>)"),
     sets: list[str] = typer.Option([], "--set", help="override a field: --set train.max_steps=100"),
+    until: str = typer.Option("report", "--until", help="stop after: build | plan | train | report"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable summary on stdout"),
 ) -> None:
     """Run a whole study: build, plan, train each arm, evaluate, aggregate, report. Resumable."""
@@ -85,7 +92,7 @@ def run_cmd(
     from medmat.study.runner import slug
 
     name = (yaml.safe_load(study.read_text(encoding="utf-8")) or {}).get("name", study.stem)
-    _run(study, out_dir or Path("runs") / slug(str(name)), overrides, as_json)
+    _run(study, out_dir or Path("runs") / slug(str(name)), overrides, as_json, until)
 
 
 def demo_cmd(

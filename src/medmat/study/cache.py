@@ -28,8 +28,10 @@ def content_key(obj: Any) -> str:
 class StageLog:
     """Records which stages ran, with their keys, under RUN_DIR/stages/."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, write: bool = True):
         self.dir = Path(run_dir) / "stages"
+        self.write = write  # only one process of a multi-process launch records stages
+        self.require_cached: tuple[str, ...] = ()  # stage-name prefixes that must not run here
         self.ran: list[str] = []
         self.cached: list[str] = []
         self.seconds: dict[str, float] = {}
@@ -50,11 +52,15 @@ class StageLog:
         if self.is_done(name, key):
             self.cached.append(name)
             return self.output(name)
+        if any(name.startswith(p) for p in self.require_cached):
+            raise RuntimeError(f"stage {name!r} is not done yet and cannot run in a multi-process launch: "
+                               "run `medmat run STUDY --until plan` once in a single process first")
         start = time.perf_counter()
         output = fn() or {}
         secs = time.perf_counter() - start
         self.seconds[name] = secs
-        write_json(self._path(name), {"name": name, "key": key, "output": output, "seconds": round(secs, 3)})
+        if self.write:
+            write_json(self._path(name), {"name": name, "key": key, "output": output, "seconds": round(secs, 3)})
         self.ran.append(name)
         return output
 

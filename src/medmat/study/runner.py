@@ -8,6 +8,7 @@ the untrained model), so a study never trains the same thing twice.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -177,8 +178,9 @@ def train_and_eval(cfg: StudyConfig, store_dir: Path, manifests: list[Path], run
                 write_results(res, out)
                 return {"results": str(out)}
 
-            log.run(f"eval/{slug(manifest.target)}/{arm.name}",
-                    {"model": mkey, "test": content_key(arm.test), "eval": cfg.eval.model_dump(mode="json")}, _eval)
+            if is_main_process():  # under accelerate, rank 0 evaluates while the others move on
+                log.run(f"eval/{slug(manifest.target)}/{arm.name}",
+                        {"model": mkey, "test": content_key(arm.test), "eval": cfg.eval.model_dump(mode="json")}, _eval)
             if progress:
                 progress(arm.name)
 
@@ -189,20 +191,44 @@ def n_arms(manifests: list[Path]) -> int:
     return sum(len(load_manifest(p).arms) for p in manifests)
 
 
+UNTIL = ("build", "plan", "train", "report")
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def run_study(cfg: StudyConfig, run_dir: str | Path, say: Say = lambda s: None,
-              arm_progress: Callable[[int], Callable[[str], None]] | None = None):
-    """Run every stage of a study into ``run_dir`` and write results.json; returns StudyResults."""
+              arm_progress: Callable[[int], Callable[[str], None]] | None = None, until: str = "report"):
+    """Run the stages of a study into ``run_dir`` up to ``until``; returns (StudyResults | None, StageLog).
+
+    Under ``accelerate launch`` (WORLD_SIZE > 1) every rank trains together, but the data
+    and plan stages must already be done (``medmat run STUDY --until plan`` once, in one
+    process) and only rank 0 evaluates and writes results.
+    """
+    if until not in UNTIL:
+        raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    log = StageLog(run_dir)
+    log = StageLog(run_dir, write=is_main_process())
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        log.require_cached = ("synth", "build", "plan/")
     store_dir = build(cfg, run_dir, log, say)
+    if until == "build":
+        return None, log
     manifests = plan(cfg, store_dir, run_dir, log, say)
+    if until == "plan":
+        return None, log
     tick = arm_progress(n_arms(manifests)) if arm_progress else None
     train_and_eval(cfg, store_dir, manifests, run_dir, log, say, tick)
+    if until == "train" or not is_main_process():
+        return None, log
     results = aggregate(cfg, run_dir, manifests, provenance(cfg.model_dump(mode="json")))
-    results.timings = {"total_s": round(time.perf_counter() - t0, 1),
-                       "stages_run": len(log.ran), "stages_cached": len(log.cached),
-                       **{f"{k}_s": round(v, 1) for k, v in log.seconds.items() if not k.startswith("eval/")}}
+    secs: dict[str, float] = {}
+    for name, v in log.seconds.items():
+        kind = name.split("/", 1)[0]
+        secs[f"{kind}_s"] = round(secs.get(f"{kind}_s", 0.0) + v, 1)
+    results.timings = {"total_s": round(time.perf_counter() - t0, 1), **secs}
     results.save(run_dir / "results.json")
     return results, log
