@@ -58,7 +58,9 @@ def plan_from_catalog(cat: Any, ids: list[str], all_: bool, data_root: Path | No
     """Jobs + subset specs for the named datasets (or ``--all``).
 
     Named datasets that are unknown, todo or without a layout are errors. ``--all`` takes
-    every released dataset with a layout whose input exists under ``data_root``; the ids
+    every released dataset with a layout whose input exists under ``data_root`` (only those
+    of the user catalog files when there are any, so a synthetic or private catalog does
+    not drag in the 109 built-in entries); the ids
     it leaves out for missing input are returned as the third value.
     """
     if not ids and not all_:
@@ -72,7 +74,12 @@ def plan_from_catalog(cat: Any, ids: list[str], all_: bool, data_root: Path | No
     not_found: list[str] = []
     if all_:
         chosen = set(ids)
+        from medmat.catalog.loader import BUILTIN_PREFIX
+
+        user_files = [f for f in cat.files if not f.startswith(BUILTIN_PREFIX)]
         for ds_id, e in sorted(cat.datasets.items()):
+            if user_files and cat.origins.get(f"dataset:{ds_id}") not in user_files:
+                continue  # with user catalogs, --all means every dataset of those files
             if e.status == "released" and e.layout is not None and ds_id not in chosen:
                 if data_root is not None and dataset_root(ds_id, e.layout, data_root) is None:
                     not_found.append(ds_id)

@@ -40,8 +40,12 @@ class DataSection(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataSection":
-        if self.synth is None and not self.catalogs and not self.medmat_json:
-            raise ValueError("data needs `synth`, `catalogs` (+ data_root) or `medmat_json`")
+        if self.synth is None and not self.data_root and not self.medmat_json:
+            raise ValueError("data needs `synth`, a `data_root` (raw datasets of the built-in or user "
+                             "`catalogs`) or `medmat_json` (released Med-MAT files + `image_root`)")
+        if self.synth is not None and (self.catalogs or self.data_root or self.medmat_json):
+            raise ValueError("`synth` generates its own data: drop catalogs / data_root / medmat_json, "
+                             "or run the synthetic benchmark as a separate study")
         return self
 
 
@@ -92,6 +96,18 @@ class StudyConfig(_Strict):
             return None
         path = Path(p)
         return path if path.is_absolute() else Path(self.base_dir) / path
+
+    def resolve_glob(self, patterns: list[str]) -> list[Path]:
+        """Files matching each pattern (relative to the study file); a pattern matching nothing is an error."""
+        out: list[Path] = []
+        for pat in patterns:
+            base = self.resolve(pat)
+            hits = sorted(base.parent.glob(base.name)) if any(c in base.name for c in "*?[") else [base]
+            hits = [h for h in hits if h.is_file()]
+            if not hits:
+                raise StudyError(f"no file matches {pat!r} (relative to {self.base_dir})")
+            out.extend(hits)
+        return out
 
 
 class StudyError(ValueError):

@@ -70,15 +70,15 @@ def build(cfg: StudyConfig, run_dir: Path, log: StageLog, say: Say) -> Path:
     d = cfg.data
     settings = BuildSettings(seed=cfg.seed, cap=d.cap, max_side=d.max_side, workers=d.workers)
     key = {"catalogs": _file_keys(catalogs), "data_root": _portable(data_root, run_dir), "datasets": d.datasets,
-           "settings": settings.__dict__, "json": _file_keys([cfg.resolve(p) for p in d.medmat_json])}
+           "settings": settings.__dict__, "json": _file_keys(cfg.resolve_glob(d.medmat_json))}
 
     def _build() -> dict[str, Any]:
         if d.medmat_json:
             from medmat.pipeline.importer import import_medmat
 
             say(f"importing {len(d.medmat_json)} released Med-MAT json file(s) ...")
-            import_medmat([cfg.resolve(p) for p in d.medmat_json], cfg.resolve(d.image_root or "."),
-                          store_dir, load_catalog(catalogs))
+            import_medmat(cfg.resolve_glob(d.medmat_json), cfg.resolve(d.image_root or "."),
+                          store_dir, load_catalog(catalogs), settings=settings)
             return {"store": str(store_dir)}
         cat = load_catalog(catalogs)
         jobs, subsets, missing = plan_from_catalog(cat, list(d.datasets), not d.datasets, data_root)
@@ -154,8 +154,10 @@ def train_and_eval(cfg: StudyConfig, store_dir: Path, manifests: list[Path], run
             ckpt = run_dir / "models" / mkey
 
             def _train(arm=arm, ckpt=ckpt) -> dict[str, Any]:
-                model = cls.load(cfg.resolve(cfg.model.path) if cfg.model.path else None,
-                                 **{"seed": cfg.seed, **cfg.model.options})
+                base = cfg.resolve(cfg.model.path) if cfg.model.path else None
+                # a fresh (randomly initialised) model takes the study seed; a pretrained one has weights
+                opts = {"seed": cfg.seed, **cfg.model.options} if base is None else dict(cfg.model.options)
+                model = cls.load(base, **opts)
                 if not arm.train:
                     say(f"{manifest.target} / {arm.name}: zero-shot, no training")
                     model.save(ckpt)
@@ -170,7 +172,7 @@ def train_and_eval(cfg: StudyConfig, store_dir: Path, manifests: list[Path], run
             out = run_dir / "evals" / slug(manifest.target) / arm.name
 
             def _eval(arm=arm, ckpt=ckpt, out=out) -> dict[str, Any]:
-                model = cls.load(ckpt)
+                model = cls.load(ckpt, **cfg.model.options)
                 e = cfg.eval
                 res = evaluate(model, [by_id[i] for i in arm.test], store.root, scorers=e.scorers,
                                circular=e.circular, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
