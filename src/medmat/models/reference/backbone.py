@@ -1,0 +1,130 @@
+"""``ReferenceBackbone``: the CPU reference model behind the common Backbone interface.
+
+torch is imported lazily (inside methods), so registering the backbone costs nothing
+and importing medmat.models never pulls torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from medmat.models.base import BACKBONES, Backbone, TrainConfig
+from medmat.records import LETTERS, VQAItem
+
+from .config import ReferenceConfig, ReferenceTrainExtra, resolve_threads
+from .tokenizer import WordTokenizer
+
+if TYPE_CHECKING:
+    import torch
+
+    from .net import ReferenceNet
+
+
+@contextlib.contextmanager
+def torch_settings(threads: int) -> Iterator[None]:
+    """Thread count and deterministic algorithms for the duration of one call only:
+    global torch state is restored afterwards (no side effects beyond the call)."""
+    import torch
+
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old_det)
+        torch.set_num_threads(old_threads)
+
+
+@BACKBONES.register("reference")
+class ReferenceBackbone(Backbone):
+    """Small FiLM CNN + word-embedding option scorer (see docs/reference-model.md).
+
+    ``ReferenceBackbone.load(None, **ReferenceConfig fields)`` is the untrained model of
+    the zero-shot arm; ``load(folder)`` restores a saved one with identical scores.
+    """
+
+    name = "reference"
+
+    def __init__(self, config: ReferenceConfig | None = None, threads: int | None = None):
+        from .net import build_net
+
+        self.config = config or ReferenceConfig()
+        self.threads = threads
+        self.tokenizer = WordTokenizer(self.config.n_hash)
+        self.net: ReferenceNet = build_net(self.config, len(self.tokenizer))
+        self.net.eval()
+
+    # -- state ----------------------------------------------------------------------------
+    def _install(self, config: ReferenceConfig, tok: WordTokenizer, state: dict[str, "torch.Tensor"]) -> None:
+        from .net import ReferenceNet
+
+        net = ReferenceNet(config, len(tok))
+        net.load_state_dict(state, strict=True)
+        net.eval()
+        self.config, self.tokenizer, self.net = config, tok, net
+
+    def save(self, out_dir: Path) -> None:
+        from .checkpoint import write_model
+
+        write_model(Path(out_dir), self.config, self.tokenizer, self.net.state_dict())
+
+    @classmethod
+    def load(cls, path: Path | None, **kwargs: Any) -> "ReferenceBackbone":
+        """``path=None``: fresh model from ReferenceConfig fields in ``kwargs`` (plus
+        ``threads``); otherwise a folder written by ``save`` (or a fit's out_dir)."""
+        threads = kwargs.pop("threads", None)
+        if path is None:
+            return cls(ReferenceConfig.model_validate(kwargs), threads=threads)
+        from .checkpoint import read_model
+
+        if kwargs:
+            raise ValueError(f"options {sorted(kwargs)} only apply to a fresh model (path=None)")
+        cfg, tok, state = read_model(Path(path))
+        bb = cls(cfg, threads=threads)
+        bb._install(cfg, tok, state)
+        return bb
+
+    # -- training -------------------------------------------------------------------------
+    def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
+            on_step: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
+        """Train (resuming from ``out_dir/checkpoints`` if a matching run left one there)
+        and save the result to ``out_dir``. ``on_step(done, total, loss)`` feeds progress bars."""
+        from .train import fit
+
+        extra = ReferenceTrainExtra.model_validate(cfg.extra)
+        with torch_settings(resolve_threads(extra.threads if extra.threads is not None else self.threads)):
+            return fit(self, train, Path(store_root), Path(out_dir), cfg, on_step=on_step)
+
+    # -- answering ------------------------------------------------------------------------
+    def score_options(self, items: Sequence[VQAItem], store_root: Path, batch_size: int = 8) -> list[list[float]]:
+        """Log-softmax over each item's options (length ``item.n_options``)."""
+        import torch
+
+        from .encode import encode_items
+        from .images import ImageCache, to_input
+
+        if not items:
+            return []
+        with torch_settings(resolve_threads(self.threads)), torch.no_grad():
+            enc = encode_items(items, self.tokenizer)
+            cache = ImageCache(items, Path(store_root), self.config.image_size, self.config.color)
+            rows = torch.tensor(cache.rows(items), dtype=torch.long)
+            self.net.eval()
+            out: list[list[float]] = []
+            for start in range(0, len(items), max(1, batch_size)):
+                idx = torch.arange(start, min(len(items), start + max(1, batch_size)))
+                q, o, m, _ = enc.take(idx)
+                logp = torch.log_softmax(self.net(to_input(cache.pixels[rows[idx]]), q, o, m), dim=-1)
+                for j, i in enumerate(idx.tolist()):
+                    out.append([float(v) for v in logp[j, : enc.n_options[i]]])
+        return out
+
+    def generate(self, items: Sequence[VQAItem], store_root: Path, max_new_tokens: int = 16, batch_size: int = 8) -> list[str]:
+        """'The answer is X.' with X the best-scored letter, so generation goes through the
+        same answer parser as the LLM backbones."""
+        scores = self.score_options(items, store_root, batch_size=batch_size)
+        return [f"The answer is {LETTERS[max(range(len(s)), key=s.__getitem__)]}." for s in scores]

@@ -1,0 +1,94 @@
+"""Images for the reference model: decode once, keep as uint8, augment per step.
+
+Items often share an image (circular option rotations, several templates), and decoding
+PNG/JPEG dominates a CPU step at 64 px, so every distinct file is decoded exactly once
+into one uint8 tensor and items only hold an index into it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from medmat.records import VQAItem
+
+
+class ImageCache:
+    """Distinct images of a set of items as one uint8 tensor [N, C, S, S]."""
+
+    def __init__(self, items: Sequence[VQAItem], store_root: Path, size: int, color: str):
+        self.index: dict[str, int] = {}
+        arrays: list[np.ndarray] = []
+        mode = "L" if color == "gray" else "RGB"
+        for it in items:
+            if it.image in self.index:
+                continue
+            self.index[it.image] = len(arrays)
+            arrays.append(decode(Path(store_root) / it.image, size, mode))
+        if arrays:
+            self.pixels = torch.from_numpy(np.stack(arrays))
+        else:
+            self.pixels = torch.zeros((0, 1 if mode == "L" else 3, size, size), dtype=torch.uint8)
+
+    def rows(self, items: Sequence[VQAItem]) -> list[int]:
+        return [self.index[it.image] for it in items]
+
+
+def decode(path: Path, size: int, mode: str) -> np.ndarray:
+    """One image as uint8 [C, size, size]; a missing or unreadable file is a clear error."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise ValueError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot decode image {path}: {e}") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
+
+
+def standardise(x: torch.Tensor) -> torch.Tensor:
+    """Per-image, per-channel zero mean / unit variance: removes global brightness and
+    contrast, which differ by modality far more than by finding."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+    return (x - mean) / std
+
+
+def to_input(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 -> standardised float (the evaluation path: no randomness)."""
+    return standardise(pixels.float() / 255.0)
+
+
+def augment(pixels: torch.Tensor, gen: torch.Generator, hflip: bool = False, noise: float = 0.0) -> torch.Tensor:
+    """Label-preserving jitter: vertical flips, small shifts (1/16 of the side), gamma and
+    contrast; horizontal flips and additive noise only when asked.
+
+    Horizontal flips are off by default because they swap left/right (laterality tasks),
+    noise because it imitates a "noisy" image-quality label. Every draw comes from ``gen``
+    (seeded per step by the trainer), so a resumed run sees exactly the augmentations an
+    uninterrupted one would.
+    """
+    x = pixels.float() / 255.0
+    b, _, s, _ = x.shape
+    flip_v = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip_v[:, None, None, None], x.flip(2), x)
+    if hflip:
+        flip_h = torch.rand(b, generator=gen) < 0.5
+        x = torch.where(flip_h[:, None, None, None], x.flip(3), x)
+    m = max(1, s // 16)
+    shifts = torch.randint(-m, m + 1, (b, 2), generator=gen)
+    x = torch.stack([torch.roll(x[i], (int(shifts[i, 0]), int(shifts[i, 1])), dims=(1, 2)) for i in range(b)])
+    gamma = torch.exp(torch.empty(b, 1, 1, 1).uniform_(-0.4, 0.4, generator=gen))
+    x = x.clamp_min(0).pow(gamma)
+    contrast = torch.empty(b, 1, 1, 1).uniform_(0.7, 1.3, generator=gen)
+    x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) * contrast
+    if noise > 0:
+        x = x + noise * torch.rand(b, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+    return standardise(x)

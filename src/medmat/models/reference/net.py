@@ -1,0 +1,103 @@
+"""The reference network: a small FiLM-conditioned CNN that scores answer options by text.
+
+score(image, question, option) = < head([cnn(image | question), q]), embed(option) >
+
+* The question's bag of words gives ``q``; ``q`` sets a per-channel scale and shift
+  (FiLM) in every CNN block, so the same convolutions look for different findings when
+  asked different tasks (task-conditioned features).
+* Options are scored through their TEXT (mean of word embeddings), never through a fixed
+  output unit per class: a label word learned on one MAT combination is the same vector
+  on every other, which is what lets training on related combinations transfer.
+* Pooling keeps a coarse 2x2 grid beside the global mean and max, because some tasks
+  ask *where* (laterality) and a fully translation-invariant pool cannot answer that.
+* Group normalisation after each convolution and a per-image standardised input remove
+  most per-image intensity and contrast, the cues that differ most between modalities.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import ReferenceConfig
+
+
+class Block(nn.Module):
+    def __init__(self, c_in: int, c_out: int, dim: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.norm = nn.GroupNorm(min(8, c_out), c_out, affine=False)
+        self.film = nn.Linear(dim, 2 * c_out)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(q).chunk(2, dim=-1)
+        x = self.norm(self.conv(x))
+        x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        return F.max_pool2d(F.relu(x), 2)
+
+
+def local_contrast(x: torch.Tensor, k: int = 7) -> torch.Tensor:
+    """Image minus its k x k local mean, standardised per image: blobs pop out, shading goes."""
+    hp = x - F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+    return (hp - hp.mean(dim=(2, 3), keepdim=True)) / hp.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+
+
+def bag(emb: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """Mean word embedding over the last axis, ignoring padding (id 0)."""
+    mask = (ids != 0).to(emb.weight.dtype).unsqueeze(-1)
+    return (emb(ids) * mask).sum(-2) / mask.sum(-2).clamp_min(1.0)
+
+
+class ReferenceNet(nn.Module):
+    def __init__(self, cfg: ReferenceConfig, n_rows: int):
+        super().__init__()
+        d = cfg.dim
+        self.words = nn.Embedding(n_rows, d, padding_idx=0)
+        self.question = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+        widths = (cfg.in_channels, *cfg.channels)
+        self.blocks = nn.ModuleList(Block(a, b, d) for a, b in zip(widths[:-1], widths[1:]))
+        feat = (2 + 4) * widths[-1] + d  # global mean + max, and a 2x2 grid of means (where)
+        self.head = nn.Sequential(nn.Linear(feat, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
+        self.option = nn.Linear(d, d)
+        self.scale = d ** -0.5
+        self.highpass = cfg.highpass
+
+    def grow_vocab(self, source_rows: list[int]) -> None:
+        """Append one embedding row per new word, each a copy of the row it used to hash
+        to: learning a vocabulary does not change what the model computes until trained."""
+        if not source_rows:
+            return
+        old = self.words.weight.data
+        new = torch.cat([old, old[torch.tensor(source_rows, dtype=torch.long)]], dim=0)
+        self.words = nn.Embedding(new.shape[0], new.shape[1], padding_idx=0)
+        self.words.weight.data.copy_(new)
+
+    def forward(self, images: torch.Tensor, q_ids: torch.Tensor, opt_ids: torch.Tensor, opt_mask: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] (masked options get -inf).
+
+        images [B, C, S, S] float, standardised; q_ids [B, Lq]; opt_ids [B, K, Lo]; opt_mask [B, K] bool.
+        """
+        q = self.question(bag(self.words, q_ids))
+        x = torch.cat([images, local_contrast(images)], dim=1) if self.highpass else images
+        for block in self.blocks:
+            x = block(x, q)
+        grid = F.adaptive_avg_pool2d(x, 2).flatten(1)  # keeps left/right/top/bottom: laterality
+        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3)), grid, q], dim=-1)
+        h = self.head(pooled)  # [B, d]
+        o = self.option(bag(self.words, opt_ids))  # [B, K, d]
+        logits = torch.einsum("bd,bkd->bk", h, o) * self.scale
+        return logits.masked_fill(~opt_mask, float("-inf"))
+
+
+def build_net(cfg: ReferenceConfig, n_rows: int) -> ReferenceNet:
+    """A freshly initialised network; the same config (seed included) gives the same weights."""
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(cfg.seed)
+        net = ReferenceNet(cfg, n_rows)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return net

@@ -1,0 +1,155 @@
+"""The resumable, deterministic training loop of the reference model.
+
+Determinism: data order is a fixed permutation per epoch drawn from (seed, epoch); every
+random draw of a step (augmentation) comes from a generator seeded by (seed, step); the
+learning rate is a pure function of the step. A checkpoint saves weights, AdamW state and
+the loss history, so resuming from step k repeats exactly what an uninterrupted run does
+after step k.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from medmat.io import stable_hash, write_json
+from medmat.models.base import TrainConfig
+from medmat.records import VQAItem
+
+from .checkpoint import list_checkpoints, read_checkpoint, write_checkpoint
+from .config import ReferenceTrainExtra
+from .encode import encode_items, item_texts
+from .images import ImageCache, augment, to_input
+from .net import ReferenceNet
+from .tokenizer import WordTokenizer, hash_bucket
+
+if TYPE_CHECKING:
+    from .backbone import ReferenceBackbone
+
+
+def total_steps(n: int, cfg: TrainConfig) -> int:
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    return max(1, math.ceil(cfg.epochs * n / (cfg.batch_size * cfg.grad_accum)))
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over warmup_ratio of the run, then cosine decay to zero."""
+    warm = math.ceil(cfg.warmup_ratio * total)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    frac = (step - warm) / max(1, total - warm)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+class Order:
+    """Global position -> item index: one permutation per epoch, seeded by (seed, epoch)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self._perms = n, seed, {}
+
+    def take(self, start: int, count: int) -> np.ndarray:
+        out = np.empty(count, dtype=np.int64)
+        for j in range(count):
+            epoch, pos = divmod(start + j, self.n)
+            perm = self._perms.get(epoch)
+            if perm is None:
+                perm = self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            out[j] = perm[pos]
+        return out
+
+
+def run_fingerprint(items: Sequence[VQAItem], cfg: TrainConfig, model_cfg: dict) -> str:
+    """What a checkpoint must match to be resumed: the training set, settings and model."""
+    rows = sorted((it.item_id, it.image, it.question, tuple(it.options), it.answer_index) for it in items)
+    return stable_hash(rows, cfg.model_dump(mode="json"), model_cfg, n=32)
+
+
+def fit(bb: "ReferenceBackbone", items: Sequence[VQAItem], store_root: Path, out_dir: Path,
+        cfg: TrainConfig, on_step: Any = None) -> dict[str, Any]:
+    if not items:
+        raise ValueError("fit needs at least one training item")
+    extra = ReferenceTrainExtra.model_validate(cfg.extra)
+    out_dir = Path(out_dir)
+    ck_root = out_dir / "checkpoints"
+    fingerprint = run_fingerprint(items, cfg, bb.config.model_dump(mode="json"))
+    total = total_steps(len(items), cfg)
+
+    start_step, losses = 0, []
+    optim_state = None
+    ckpts = list_checkpoints(ck_root)
+    if ckpts:
+        m_cfg, tok, state, optim_state, tstate = read_checkpoint(ckpts[-1])
+        if tstate.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"{out_dir} holds checkpoints of a different run (other items, settings or model); "
+                "use a fresh out_dir or delete its checkpoints/")
+        bb._install(m_cfg, tok, state)
+        start_step, losses = int(tstate["step"]), list(tstate["losses"])
+    else:
+        added = bb.tokenizer.add(WordTokenizer.vocabulary_of(item_texts(items)))
+        bb.net.grow_vocab([hash_bucket(w, bb.tokenizer.n_hash) for w in added])
+
+    net: ReferenceNet = bb.net
+    enc = encode_items(items, bb.tokenizer)
+    cache = ImageCache(items, store_root, bb.config.image_size, bb.config.color)
+    rows = torch.tensor(cache.rows(items), dtype=torch.long)
+    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and not n.startswith("words")]
+    rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and not n.startswith("words"))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                            lr=cfg.lr)
+    if optim_state is not None:
+        opt.load_state_dict(optim_state)
+    order = Order(len(items), cfg.seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    net.train()
+    for step in range(start_step, total):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, total, cfg)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        opt.zero_grad(set_to_none=True)
+        step_loss = 0.0
+        for micro in range(cfg.grad_accum):
+            idx = torch.from_numpy(order.take((step * cfg.grad_accum + micro) * cfg.batch_size, cfg.batch_size))
+            pixels = cache.pixels[rows[idx]]
+            x = augment(pixels, gen, extra.hflip, extra.noise) if extra.augment else to_input(pixels)
+            q, o, m, y = enc.take(idx)
+            loss = F.cross_entropy(net(x, q, o, m), y) / cfg.grad_accum
+            loss.backward()
+            step_loss += float(loss.detach())
+        if extra.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), extra.grad_clip)
+        opt.step()
+        losses.append(round(step_loss, 6))
+        done = step + 1
+        if on_step is not None:
+            on_step(done, total, step_loss)
+        if done % cfg.save_every == 0 and done < total:
+            write_checkpoint(ck_root, done, bb.config, bb.tokenizer, net.state_dict(), opt.state_dict(),
+                             {"step": done, "total": total, "losses": losses, "fingerprint": fingerprint},
+                             extra.keep_checkpoints)
+    net.eval()
+    seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
+    trained = total - start_step
+    tail = losses[-max(1, len(losses) // 10):]
+    facts = {
+        "backbone": "reference", "steps": total, "resumed_from": start_step, "n_train": len(items),
+        "n_images": int(cache.pixels.shape[0]), "first_loss": losses[0] if losses else None,
+        "final_loss": float(np.mean(tail)) if tail else None, "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "items_per_s": round(trained * cfg.batch_size * cfg.grad_accum / seconds, 1) if seconds > 0 and trained else None,
+        "threads": torch.get_num_threads(), "fingerprint": fingerprint,
+    }
+    bb.save(out_dir)
+    write_checkpoint(ck_root, total, bb.config, bb.tokenizer, net.state_dict(), opt.state_dict(),
+                     {"step": total, "total": total, "losses": losses, "fingerprint": fingerprint}, extra.keep_checkpoints)
+    timeless = {k: v for k, v in facts.items() if k not in ("seconds", "cpu_seconds", "items_per_s")}
+    write_json(out_dir / "train_facts.json", timeless | {"losses": losses})  # deterministic bytes
+    return facts
