@@ -200,8 +200,11 @@ def test_bad_inputs_are_clear_errors(data, tmp_path):
         fresh().score_options([missing], root)
     with pytest.raises(ValueError, match="extra"):
         fresh().fit(items[1:], root, tmp_path / "r", cfg(extra={"nope": 1}))
+    saved = tmp_path / "saved"
+    fresh().save(saved)
+    ReferenceBackbone.load(saved, **SMALL)  # the creation options may be repeated when loading
     with pytest.raises(ValueError, match="only apply to a fresh model"):
-        ReferenceBackbone.load(tmp_path, image_size=32)
+        ReferenceBackbone.load(saved, image_size=SMALL.get("image_size", 64) // 2)
     with pytest.raises(ValueError, match="not a reference-model folder"):
         ReferenceBackbone.load(tmp_path)
 

@@ -81,9 +81,14 @@ class ReferenceBackbone(Backbone):
             return cls(ReferenceConfig.model_validate(kwargs), threads=threads)
         from .checkpoint import read_model
 
-        if kwargs:
-            raise ValueError(f"options {sorted(kwargs)} only apply to a fresh model (path=None)")
         cfg, tok, state = read_model(Path(path))
+        # the same options a study passes when creating the model may be passed again when
+        # loading it (so callers need not know which backbone they hold); they must agree
+        given = ReferenceConfig.model_validate({**cfg.model_dump(), **kwargs})
+        if given != cfg:
+            diff = sorted(k for k in kwargs if getattr(given, k) != getattr(cfg, k))
+            raise ValueError(f"options {diff} differ from the saved model in {path}; "
+                             "architecture options only apply to a fresh model (path=None)")
         bb = cls(cfg, threads=threads)
         bb._install(cfg, tok, state)
         return bb
