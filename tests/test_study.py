@@ -48,6 +48,9 @@ def test_study_runs_every_stage_and_writes_results(run):
         assert by_arm[g.related_arm].n_train == by_arm[g.unrelated_arm].n_train > 0
         assert g.direction == "fixed-task"
     assert results.provenance["versions"]["medmat"]
+    trained = [r for r in results.rows if r.n_train > 0 and r.scorer == "option"]
+    assert trained and all(r.in_distribution_accuracy is not None for r in trained)
+    assert all(r.in_distribution_accuracy is None for r in results.rows if r.kind == "zero-shot")
     assert Path(out["report_html"]).is_file()
     assert "stages" in out["timings"] or out["timings"]["total_s"] >= 0
 

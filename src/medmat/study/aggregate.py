@@ -34,6 +34,8 @@ def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict
         evals = {arm.name: load_results(run_dir / "evals" / _slug(m.target) / arm.name) for arm in m.arms}
         for arm in m.arms:
             metrics = evals[arm.name].metrics
+            indist_dir = run_dir / "evals" / _slug(m.target) / arm.name / "in-distribution"
+            indist = load_results(indist_dir).metrics["overall"]["option"]["accuracy"] if indist_dir.is_dir() else None
             for scorer, b in metrics["overall"].items():
                 rows.append(ResultRow(
                     target=m.target, target_subset=m.target_subset, arm=arm.name, kind=arm.kind,
@@ -43,7 +45,7 @@ def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict
                     invalid_rate=b["invalid_rate"], chance=b["chance"],
                     pred_letters={k: int(v) for k, v in b["letter_counts"].items()},
                     true_letters={k: int(v) for k, v in b["answer_counts"].items()},
-                    circular_accuracy=b.get("circular_accuracy"),
+                    circular_accuracy=b.get("circular_accuracy"), in_distribution_accuracy=indist,
                 ))
         for arm in m.arms:
             if arm.kind != "related" or not arm.matched_with or arm.matched_with not in evals:

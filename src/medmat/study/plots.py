@@ -73,7 +73,7 @@ def arm_bars(results: StudyResults, scorer: str) -> bytes | None:
     ax.set_xticks(x, [_short(t) for t in targets], fontsize=7)
     ax.set_ylabel(f"accuracy % ({scorer} scorer)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, ncols=3, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("Target accuracy by arm (95% bootstrap intervals; dotted = chance)", fontsize=9)
     return _png(fig)
 

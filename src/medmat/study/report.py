@@ -64,12 +64,14 @@ def paper_tables(results: StudyResults, scorer: str) -> list[tuple[str, list[lis
         groups[g.direction or "related"].append([
             g.target, " + ".join(rel.sources) if rel else "", str(rel.n_train if rel else ""),
             _cell(zero.get(g.target)), _cell(unrel), _cell(rel), _gain_cell(g),
+            _pct(rel.in_distribution_accuracy) if rel else "–",
         ])
     order = list(DIRECTION_TITLES) + sorted(set(groups) - set(DIRECTION_TITLES))
     return [(DIRECTION_TITLES.get(d, d), groups[d]) for d in order if d in groups]
 
 
-HEADER = ["target", "related sources", "n train", "zero-shot", "unrelated", "related", "gain (rel - unrel)"]
+HEADER = ["target", "related sources", "n train", "zero-shot", "unrelated", "related", "gain (rel - unrel)",
+          "related, in-distribution"]
 
 
 def other_rows(results: StudyResults, scorer: str) -> list[list[str]]:
@@ -122,7 +124,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
         hp.append(f"<p class='{cls}'>{html.escape(text).replace('**', '')}</p>")
     for scorer in results.scorers():
         md += [f"## Paper-style table ({scorer} scorer)", "",
-               "Accuracy % with 95% bootstrap intervals; gain is a paired bootstrap on the same target items (* = excludes 0).", ""]
+               "Accuracy % on the target's test items with 95% bootstrap intervals; gain is a paired bootstrap on the "
+               "same target items (* = excludes 0). The last column is the related model's accuracy on the test items "
+               "of the subsets it trained on (option scorer): what it learned where it was trained.", ""]
         hp.append(f"<h2>Paper-style table ({html.escape(scorer)} scorer)</h2>")
         for title, rows in paper_tables(results, scorer):
             md += [f"### {title}", "", _md_table(HEADER, rows), ""]

@@ -180,11 +180,35 @@ def train_and_eval(cfg: StudyConfig, store_dir: Path, manifests: list[Path], run
                 write_results(res, out)
                 return {"results": str(out)}
 
+            indist = run_dir / "evals" / slug(manifest.target) / arm.name / "in-distribution"
+            held_in = _in_distribution_items(store, arm, manifest.target_subset, cfg.seed)
+
+            def _eval_in(ckpt=ckpt, indist=indist, held_in=held_in) -> dict[str, Any]:
+                res = evaluate(cls.load(ckpt, **cfg.model.options), held_in, store.root, scorers=["option"],
+                               batch_size=cfg.eval.batch_size, seed=cfg.seed, n_boot=cfg.eval.bootstrap)
+                write_results(res, indist)
+                return {"results": str(indist), "n": len(held_in)}
+
+            if is_main_process() and held_in:
+                log.run(f"eval/{slug(manifest.target)}/{arm.name}/in-distribution",
+                        {"model": mkey, "test": content_key([i.item_id for i in held_in])}, _eval_in)
             if is_main_process():  # under accelerate, rank 0 evaluates while the others move on
                 log.run(f"eval/{slug(manifest.target)}/{arm.name}",
                         {"model": mkey, "test": content_key(arm.test), "eval": cfg.eval.model_dump(mode="json")}, _eval)
             if progress:
                 progress(arm.name)
+
+
+IN_DISTRIBUTION_MAX = 200
+
+
+def _in_distribution_items(store: Any, arm: Any, target_subset: str, seed: int) -> list:
+    """Test items of the subsets an arm trained on (at most IN_DISTRIBUTION_MAX, label-balanced):
+    what the model learned where it was trained, to set beside what it does on the unseen target."""
+    from medmat.store import cap_balanced
+
+    pool = [it for sid in arm.train_subsets if sid != target_subset for it in store.items(sid, "test")]
+    return cap_balanced(pool, IN_DISTRIBUTION_MAX, seed) if arm.train else []
 
 
 def n_arms(manifests: list[Path]) -> int:
