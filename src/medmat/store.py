@@ -103,29 +103,36 @@ class VQAStore:
         return cap_balanced(self.items(subset, "train"), cap, seed)
 
 
-def cap_balanced(items: list[VQAItem], cap: int | None, seed: int = 0) -> list[VQAItem]:
-    """Deterministic label-balanced sample of at most ``cap`` items (round robin over labels).
+def balanced_order(items: list[VQAItem], seed: int) -> list[VQAItem]:
+    """All items, ordered round-robin over answer labels (each label shuffled with ``seed``).
 
-    Items are grouped by their answer label; each group is shuffled with ``seed`` and the
-    groups are drawn from in turn, so rare labels keep all their items and frequent labels
-    are trimmed. The result is sorted by item_id so it does not depend on input order.
+    Any prefix is as label-balanced as possible and a shorter prefix lies inside a longer
+    one (what makes capped subsets and nested low-data arms consistent).
     """
-    items = sorted(items, key=lambda it: it.item_id)
-    if cap is None or len(items) <= cap:
-        return items
     groups: dict[str, list[VQAItem]] = defaultdict(list)
-    for it in items:
+    for it in sorted(items, key=lambda it: it.item_id):
         groups[it.answer].append(it)
     rng = random.Random(seed)
     queues = []
     for label in sorted(groups):
         g = groups[label][:]
         rng.shuffle(g)
+        g.reverse()  # pop() from the end takes items in shuffled order without O(n) pops
         queues.append(g)
-    chosen: list[VQAItem] = []
-    while len(chosen) < cap:
+    out: list[VQAItem] = []
+    while queues:
         for q in queues:
-            if q and len(chosen) < cap:
-                chosen.append(q.pop())
+            out.append(q.pop())
         queues = [q for q in queues if q]
-    return sorted(chosen, key=lambda it: it.item_id)
+    return out
+
+
+def cap_balanced(items: list[VQAItem], cap: int | None, seed: int = 0) -> list[VQAItem]:
+    """Deterministic label-balanced sample of at most ``cap`` items, sorted by item_id.
+
+    Rare labels keep all their items and frequent labels are trimmed (a prefix of
+    :func:`balanced_order`), so the result does not depend on input order.
+    """
+    if cap is None or len(items) <= cap:
+        return sorted(items, key=lambda it: it.item_id)
+    return sorted(balanced_order(items, seed)[:cap], key=lambda it: it.item_id)

@@ -18,15 +18,12 @@ def _discover_backbones() -> Any:
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``--option key=value`` pairs for ``Backbone.load``; values are read as YAML scalars."""
-    import yaml
+    from medmat.train.config import parse_assignments
 
-    opts: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise fail(f"--option takes key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        opts[key.strip()] = yaml.safe_load(value)
-    return opts
+    try:
+        return parse_assignments(pairs, "--option")
+    except ValueError as e:
+        raise fail(str(e)) from None
 
 
 def _items_from_manifest(manifest: Path, arm_name: str) -> tuple[list, Path, dict[str, Any]]:

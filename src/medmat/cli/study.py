@@ -14,13 +14,12 @@ from medmat.cli._common import console, emit_json, fail, out, progress
 
 
 def _parse_sets(sets: list[str]) -> dict[str, Any]:
-    overrides = {}
-    for s in sets:
-        if "=" not in s:
-            raise fail(f"--set takes KEY=VALUE (dotted key), got {s!r}")
-        k, v = s.split("=", 1)
-        overrides[k.strip()] = yaml.safe_load(v)
-    return overrides
+    from medmat.train.config import parse_assignments
+
+    try:
+        return parse_assignments(sets, "--set")
+    except ValueError as e:
+        raise fail(str(e)) from None
 
 
 def _show(results, log, run_dir: Path, report: dict[str, Path]) -> None:

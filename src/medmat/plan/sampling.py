@@ -6,43 +6,17 @@ the same items regardless of the order items were read in.
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
 
 from medmat.io import stable_hash
 from medmat.records import VQAItem
-from medmat.store import VQAStore, cap_balanced
+from medmat.store import VQAStore, balanced_order, cap_balanced
 
 
 def derive_seed(seed: int, *parts: object) -> int:
     """An independent seed per arm/source, so adding an arm never changes another's sample."""
     return int(stable_hash(seed, *parts), 16) % (2**31)
-
-
-def balanced_order(items: Iterable[VQAItem], seed: int) -> list[VQAItem]:
-    """All items, ordered round-robin over answer labels (each label shuffled with ``seed``).
-
-    Any prefix is as label-balanced as possible, and a shorter prefix is contained in a
-    longer one: this is what makes low-data arms nested (k=50 inside k=100).
-    """
-    groups: dict[str, list[VQAItem]] = defaultdict(list)
-    for it in sorted(items, key=lambda it: it.item_id):
-        groups[it.answer].append(it)
-    rng = random.Random(seed)
-    queues = []
-    for label in sorted(groups):
-        g = groups[label][:]
-        rng.shuffle(g)
-        g.reverse()  # pop() from the end = take in shuffled order, without O(n) pops
-        queues.append(g)
-    out: list[VQAItem] = []
-    while queues:
-        for q in queues:
-            out.append(q.pop())
-        queues = [q for q in queues if q]
-    return out
 
 
 def water_fill(sizes: dict[str, int], total: int) -> dict[str, int]:

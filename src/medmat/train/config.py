@@ -43,7 +43,7 @@ def parse_assignments(pairs: list[str] | None, what: str) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise TrainConfigError(f"{what} {pair!r} is not KEY=VALUE")
+            raise TrainConfigError(f"{what} {pair!r} is not KEY=VALUE (write key=value)")
         try:
             out[key.strip()] = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError:
