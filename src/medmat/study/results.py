@@ -96,7 +96,9 @@ class StudyResults(BaseModel):
         return cls.model_validate(read_json(path))
 
     def scorers(self) -> list[str]:
-        return sorted({r.scorer for r in self.rows})
+        """Scorers present, the primary (option-letter) one first."""
+        rank = {"option": 0, "generate": 1}
+        return sorted({r.scorer for r in self.rows}, key=lambda s: (rank.get(s, 2), s))
 
     def targets(self) -> list[str]:
         return list(dict.fromkeys(r.target for r in self.rows))
