@@ -133,3 +133,20 @@ def test_multi_process_launch_refuses_to_build_data(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 1
     assert "--until plan" in res.output
+
+
+def test_all_targets_plans_every_eligible_target(tmp_path):
+    from medmat.plan import PlanConfig
+    from medmat.plan.study import eligible_targets
+    from medmat.store import VQAStore
+
+    study = dict(STUDY, plan={"all_targets": True, "arms": ["zero-shot", "related", "unrelated"],
+                              "max_per_direction": 1, "directions": ["fixed-task"]})
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(study))
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--json",
+                                   "--until", "plan"])
+    assert res.exit_code == 0, res.output
+    planned = sorted(p.name for p in (tmp_path / "r" / "plans").glob("*.json"))
+    cfg = PlanConfig(arms=["zero-shot", "related", "unrelated"], max_per_direction=1, directions=["fixed-task"])
+    expected, _ = eligible_targets(VQAStore(tmp_path / "r" / "store"), cfg)
+    assert len(planned) == len(expected) > 3

@@ -102,7 +102,9 @@ def plan(cfg: StudyConfig, store_dir: Path, run_dir: Path, log: StageLog, say: S
     pc = PlanConfig(arms=p.arms, directions=p.directions or None, max_per_direction=p.max_per_direction,
                     cap=p.cap if p.cap is not None else cfg.data.cap, train_size=p.max_train, ks=p.low_data_k,
                     seed=cfg.seed)
-    targets = list(p.targets) or [t for t, _ in _eligible(eligible_targets(store, pc))]
+    targets = list(p.targets) or eligible_targets(store, pc)[0]
+    if not targets:
+        raise ValueError(f"no target in {store_dir} has test items and both related and unrelated subsets")
     paths = []
     for target in targets:
         path = run_dir / "plans" / f"{slug(target)}.json"
@@ -117,17 +119,6 @@ def plan(cfg: StudyConfig, store_dir: Path, run_dir: Path, log: StageLog, say: S
         paths.append(path)
     say(f"planned {len(paths)} target(s)")
     return paths
-
-
-def _eligible(found: Any) -> list[tuple[str, str]]:
-    """eligible_targets returns (target, subset) pairs or objects with those fields."""
-    out = []
-    for t in found:
-        if isinstance(t, tuple):
-            out.append((str(t[0]), str(t[1])))
-        else:
-            out.append((str(getattr(t, "target", t)), str(getattr(t, "subset", ""))))
-    return out
 
 
 def model_key(cfg: StudyConfig, train_ids: list[str], fingerprint: str) -> str:
@@ -163,38 +154,30 @@ def train_and_eval(cfg: StudyConfig, store_dir: Path, manifests: list[Path], run
                     model.save(ckpt)
                     return {"checkpoint": str(ckpt), "trained": False}
                 say(f"{manifest.target} / {arm.name}: training on {len(arm.train)} items ...")
-                facts = model.fit([by_id[i] for i in arm.train], store.root, ckpt, cfg.train)
-                model.save(ckpt)
+                facts = model.fit([by_id[i] for i in arm.train], store.root, ckpt, cfg.train)  # saves to ckpt
                 return {"checkpoint": str(ckpt), "trained": True, **{k: v for k, v in (facts or {}).items()
                                                                      if isinstance(v, (int, float, str))}}
 
             log.run(f"train/{mkey}", {"model": mkey}, _train)
             out = run_dir / "evals" / slug(manifest.target) / arm.name
+            jobs = [(f"eval/{slug(manifest.target)}/{arm.name}", out, [by_id[i] for i in arm.test], cfg.eval.scorers),
+                    # the same model on test items of the subsets it trained on: what it learned where it was trained
+                    (f"eval/{slug(manifest.target)}/{arm.name}/in-distribution", out / "in-distribution",
+                     _in_distribution_items(store, arm, manifest.target_subset, cfg.seed), ["option"])]
+            for name, where, items, scorers in jobs:
+                if not items or not is_main_process():  # under accelerate, rank 0 evaluates
+                    continue
 
-            def _eval(arm=arm, ckpt=ckpt, out=out) -> dict[str, Any]:
-                model = cls.load(ckpt, **cfg.model.options)
-                e = cfg.eval
-                res = evaluate(model, [by_id[i] for i in arm.test], store.root, scorers=e.scorers,
-                               circular=e.circular, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
-                               seed=cfg.seed, n_boot=e.bootstrap)
-                write_results(res, out)
-                return {"results": str(out)}
+                def _eval(ckpt=ckpt, where=where, items=items, scorers=scorers) -> dict[str, Any]:
+                    e = cfg.eval
+                    res = evaluate(cls.load(ckpt, **cfg.model.options), items, store.root, scorers=scorers,
+                                   circular=e.circular, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
+                                   seed=cfg.seed, n_boot=e.bootstrap)
+                    write_results(res, where)
+                    return {"results": str(where), "n": len(items)}
 
-            indist = run_dir / "evals" / slug(manifest.target) / arm.name / "in-distribution"
-            held_in = _in_distribution_items(store, arm, manifest.target_subset, cfg.seed)
-
-            def _eval_in(ckpt=ckpt, indist=indist, held_in=held_in) -> dict[str, Any]:
-                res = evaluate(cls.load(ckpt, **cfg.model.options), held_in, store.root, scorers=["option"],
-                               batch_size=cfg.eval.batch_size, seed=cfg.seed, n_boot=cfg.eval.bootstrap)
-                write_results(res, indist)
-                return {"results": str(indist), "n": len(held_in)}
-
-            if is_main_process() and held_in:
-                log.run(f"eval/{slug(manifest.target)}/{arm.name}/in-distribution",
-                        {"model": mkey, "test": content_key([i.item_id for i in held_in])}, _eval_in)
-            if is_main_process():  # under accelerate, rank 0 evaluates while the others move on
-                log.run(f"eval/{slug(manifest.target)}/{arm.name}",
-                        {"model": mkey, "test": content_key(arm.test), "eval": cfg.eval.model_dump(mode="json")}, _eval)
+                log.run(name, {"model": mkey, "test": content_key([it.item_id for it in items]),
+                               "scorers": scorers, "eval": cfg.eval.model_dump(mode="json")}, _eval)
             if progress:
                 progress(arm.name)
 
