@@ -6,7 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from medmat._registry import UnknownNameError
+from medmat.registry import UnknownNameError
 from medmat.cli.main import app
 from medmat.io import write_jsonl
 from medmat.plan import (ManifestError, PlanConfig, check_manifest, load_manifest, plan_target, save_manifest,

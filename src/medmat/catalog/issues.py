@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from medmat._registry import UnknownNameError
+from medmat.registry import UnknownNameError
 from medmat.catalog.models import LAYOUT_TYPES
 
 

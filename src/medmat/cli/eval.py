@@ -146,7 +146,7 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Evaluate a backbone with option scoring and/or generation + answer parsing."""
-    from medmat._registry import UnknownNameError
+    from medmat.registry import UnknownNameError
     from medmat.evaluate import SCORERS, evaluate, write_results
 
     if (manifest is None) == (store is None):

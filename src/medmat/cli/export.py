@@ -22,7 +22,7 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Export a store's items in a tool's training/evaluation format."""
-    from medmat._registry import UnknownNameError
+    from medmat.registry import UnknownNameError
     from medmat.export import EXPORTERS, ExportOptions, export_store
     from medmat.store import StoreError, VQAStore
 

@@ -28,7 +28,7 @@ def _csv(values: list[str] | None) -> list[str] | None:
 def _errors() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
-    from medmat._registry import UnknownNameError
+    from medmat.registry import UnknownNameError
     from medmat.plan import AdviceError, ManifestError, PlanError
     from medmat.store import StoreError
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.evaluate.parser import parse_answer
 from medmat.models.base import Backbone
 from medmat.records import LETTERS, VQAItem

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.records import VQAItem
 from medmat.store import VQAStore
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from PIL import Image, UnidentifiedImageError
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.imaging.convert import ImageError, array_to_image, target_size, to_8bit
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # PIL's decompression-bomb limit

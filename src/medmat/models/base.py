@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.records import VQAItem
 
 

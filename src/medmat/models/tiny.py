@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.models.hf.families import FAMILIES
 
 TINY_BUILDERS: Registry[Callable[[int], tuple[Any, Any]]] = Registry("tiny model builder")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.mat import Triplet
 from medmat.plan.elements import DIRECTION_ORDER, DIRECTIONS, ELEMENTS, Candidate, enumerate_combos
 from medmat.plan.manifest import Arm, SkippedArm, Source

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Iterable
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.mat import Triplet
 
 ELEMENTS = ("modality", "area", "task")

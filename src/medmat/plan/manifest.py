@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from medmat._registry import UnknownNameError
+from medmat.registry import UnknownNameError
 from medmat.io import write_json, write_text
 
 MANIFEST_VERSION = 1

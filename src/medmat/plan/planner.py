@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from medmat._registry import UnknownNameError
+from medmat.registry import UnknownNameError
 from medmat.plan.arms import ARM_KINDS, ARM_ORDER, PlanContext, PlanError
 from medmat.plan.elements import DIRECTION_ORDER, DIRECTIONS, FULL, Candidate, did_you_mean, shares, to_triplet
 from medmat.plan.invariants import check_manifest

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.records import LabeledRecord, Skip
 from medmat.sources._common import Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath
 from medmat.sources.class_folders import read_class_folders

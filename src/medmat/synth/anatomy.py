@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.synth.grids import band, ellipse
 
 

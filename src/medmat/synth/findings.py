@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.synth.grids import Grid, grid
 from medmat.synth.latent import Latent, Lesion, Pose, Quality
 

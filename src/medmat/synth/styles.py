@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from medmat._registry import Registry
+from medmat.registry import Registry
 from medmat.synth.grids import Grid, band, ellipse
 
 StyleFn = Callable[[np.ndarray, np.ndarray, Grid, np.random.Generator], np.ndarray]
