@@ -14,7 +14,7 @@ from medmat.audit import hamming, near_pairs, phash, pixel_hash
 from medmat.audit.hashing import load
 from medmat.catalog.models import ClassFoldersLayout
 from medmat.cli.main import app
-from medmat.pipeline import BuildSettings, DatasetJob, build_store
+from medmat.build import BuildSettings, DatasetJob, build_store
 from medmat.vqa import SubsetSpec
 from test_build_helpers import fake_materialize, fake_reader, png
 

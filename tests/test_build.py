@@ -147,7 +147,7 @@ def test_user_catalog_build_merges_datasets_into_subset(tmp_path, monkeypatch):
 
 def test_interrupted_build_leaves_no_half_written_files(tmp_path):
     from medmat.catalog.models import ClassFoldersLayout
-    from medmat.pipeline import BuildSettings, DatasetJob, build_store
+    from medmat.build import BuildSettings, DatasetJob, build_store
     from medmat.vqa import SubsetSpec
     from test_build_helpers import fake_materialize, fake_reader
 

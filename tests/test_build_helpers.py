@@ -93,7 +93,7 @@ def use_io(monkeypatch) -> str:
 def small_store(tmp_path: Path, counts: dict[str, int] | None = None, seed: int = 0) -> Path:
     """A built store of one 3-label subset (in-process, fake IO): for export/audit tests."""
     from medmat.catalog.models import ClassFoldersLayout
-    from medmat.pipeline import BuildSettings, DatasetJob, build_store
+    from medmat.build import BuildSettings, DatasetJob, build_store
     from medmat.vqa import SubsetSpec
 
     raw = class_folders(tmp_path / "raw", counts or {"a": 12, "b": 12, "c": 12})

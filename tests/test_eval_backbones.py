@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from medmat.evaluate import evaluate, load_results, write_results
-from medmat.models.base import BACKBONES, TrainConfig
+from medmat.models import BACKBONES, TrainConfig
 from test_eval_support import make_item, make_items, write_store
 
 torch = pytest.importorskip("torch")

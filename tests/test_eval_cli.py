@@ -105,13 +105,15 @@ def test_eval_resumes_from_partial_rows(tmp_path):
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert not list(out.glob(".partial-*"))  # cleaned up after a complete run
     # Fake an interruption: keep the rows in a partial file, with one answer marked.
-    from medmat.cli.eval import _partial_path
+    from medmat.config import parse_assignments
+    from medmat.evaluate.arm import partial_path
 
-    identity = {"backbone": "reference", "checkpoint": None, "options": REF_OPTS[1::2], "scorers": ["generate"],
+    identity = {"backbone": "reference", "checkpoint": None, "options": parse_assignments(REF_OPTS[1::2], "--option"),
+                "scorers": ["generate"],
                 "circular": False, "batch_size": 8, "max_new_tokens": 16, "items": sorted(r["item_id"] for r in rows)}
     rows[0].update(raw="resumed answer", pred=None, parsed_how="unparsed", correct=False)
     (out / "predictions.jsonl").unlink()
-    _partial_path(out, identity).write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    partial_path(out, identity).write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     again = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]

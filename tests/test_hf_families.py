@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from medmat.models.base import BACKBONES  # noqa: E402
+from medmat.models import BACKBONES  # noqa: E402
 from medmat.models.hf import FAMILIES  # noqa: E402
 from medmat.models.hf.chat import IGNORE_INDEX, encode, item_messages, messages  # noqa: E402
 from medmat.models.tiny import NOT_BUILDABLE, TINY_BUILDERS, build_tiny, write_tiny_store  # noqa: E402

@@ -7,8 +7,8 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-from medmat.models.base import BACKBONES, TrainConfig  # noqa: E402
-from medmat.models.hf.training import CHECKPOINTS, fit  # noqa: E402
+from medmat.models import BACKBONES, FitCallback, TrainConfig  # noqa: E402
+from medmat.models.hf.training import CHECKPOINTS  # noqa: E402
 from medmat.models.tiny import build_tiny, write_tiny_store  # noqa: E402
 
 
@@ -41,8 +41,8 @@ def test_lora_loss_falls_and_adapter_reload_reproduces_scores(tmp_path, data):
     before = bb.score_options(train, root)
     facts = bb.fit(train, root, tmp_path / "out", _cfg(extra={"train_lm_head": True, "lora_dropout": 0.0,
                                                                 "save_base": True}))
-    assert facts["steps"] == 6 and facts["method"] == "lora"
-    assert facts["loss"] < facts["first_loss"] - 0.5
+    assert facts.steps == 6 and facts.details["method"] == "lora"
+    assert facts.final_loss < facts.first_loss - 0.5
     after = bb.score_options(train, root)
     assert _flat(after) != pytest.approx(_flat(before), abs=1e-3)
     # Correct letters became more likely on the memorised set.
@@ -67,7 +67,7 @@ def test_full_finetune_freezes_vision_and_learns(tmp_path, data):
     vision_before = _params(bb.model, "vision_tower")
     lm_before = _params(bb.model, "language_model")
     facts = bb.fit(train, root, tmp_path / "out", _cfg(method="full", lr=3e-3, extra={}))
-    assert facts["loss"] < facts["first_loss"]
+    assert facts.final_loss < facts.first_loss
     assert all(p.equal(vision_before[n]) for n, p in _params(bb.model, "vision_tower").items())
     assert any(not p.equal(lm_before[n]) for n, p in _params(bb.model, "language_model").items())
     reloaded = BACKBONES.get("llava").load(tmp_path / "out")
@@ -78,15 +78,24 @@ class _Interrupt(Exception):
     pass
 
 
-def _interrupt_at(step):
-    from transformers import TrainerCallback
+class _InterruptAt(FitCallback):
+    """Kills training right after optimizer step ``step`` (before any checkpoint of it)."""
 
-    class Stop(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == step:
-                raise _Interrupt(f"killed at step {step}")
+    def __init__(self, step):
+        self.step = step
 
-    return Stop()
+    def on_step(self, step, total, loss):
+        if step == self.step and loss is None:
+            raise _Interrupt(f"killed at step {step}")
+
+
+class _Steps(FitCallback):
+    def __init__(self):
+        self.ran = []
+
+    def on_step(self, step, total, loss):
+        if loss is None:
+            self.ran.append(step)
 
 
 def test_resume_after_interruption_continues_from_checkpoint(tmp_path, data):
@@ -94,18 +103,17 @@ def test_resume_after_interruption_continues_from_checkpoint(tmp_path, data):
     base = build_tiny("qwen2-vl", tmp_path / "base", seed=0)
     cfg = _cfg(max_steps=4, batch_size=2, save_every=2)
     with pytest.raises(_Interrupt):
-        fit(BACKBONES.get("qwen2-vl").load(base), train, root, tmp_path / "run", cfg, callbacks=[_interrupt_at(3)])
+        BACKBONES.get("qwen2-vl").load(base).fit(train, root, tmp_path / "run", cfg, callbacks=[_InterruptAt(3)])
     assert sorted(p.name for p in (tmp_path / "run" / CHECKPOINTS).glob("checkpoint-*")) == ["checkpoint-2"]
     resumed_bb = BACKBONES.get("qwen2-vl").load(base)
-    ran: list[int] = []
-    resumed_bb.on_step = lambda step, total, loss: ran.append(step) if loss is None else None
-    facts = resumed_bb.fit(train, root, tmp_path / "run", cfg)
-    assert facts["resumed_from"] == "checkpoint-2" and facts["steps"] == 4
-    assert ran == [3, 4]  # only the remaining steps ran
-    assert [s for s, _ in facts["losses"]] == [1, 2, 3, 4]  # the log continues the checkpoint's
+    steps = _Steps()
+    facts = resumed_bb.fit(train, root, tmp_path / "run", cfg, callbacks=[steps])
+    assert facts.resumed_from == 2 and facts.steps == 4
+    assert steps.ran == [3, 4]  # only the remaining steps ran
+    assert [s for s, _ in facts.losses] == [1, 2, 3, 4]  # the log continues the checkpoint's
     straight = BACKBONES.get("qwen2-vl").load(base)
     ref = straight.fit(train, root, tmp_path / "straight", cfg)
-    assert facts["loss"] == pytest.approx(ref["loss"], abs=1e-4)
+    assert facts.losses[-1][1] == pytest.approx(ref.losses[-1][1], abs=1e-4)
     assert _flat(resumed_bb.score_options(train, root)) == pytest.approx(
         _flat(straight.score_options(train, root)), abs=1e-4)
 
@@ -115,7 +123,7 @@ def test_bad_options_are_clear_errors(tmp_path, data):
     bb = BACKBONES.get("qwen2-vl").load(build_tiny("qwen2-vl", tmp_path / "base"))
     with pytest.raises(ValueError, match="lora_rank"):
         bb.fit(train, root, tmp_path / "o", _cfg(extra={"lora_rank": 4}))
-    with pytest.raises(ValueError, match="unknown training method"):
-        bb.fit(train, root, tmp_path / "o", _cfg(method="qlora"))
+    with pytest.raises(ValueError, match="'lora' or 'full'"):
+        _cfg(method="qlora")
     with pytest.raises(ValueError, match="bf16"):
         bb.fit(train, root, tmp_path / "o", _cfg(extra={"bf16": True}))

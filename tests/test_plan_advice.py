@@ -107,12 +107,6 @@ def test_catalog_alone_works_from_triplets(monkeypatch):
     assert adv.covers[0].direction == "area-task"
 
 
-def test_without_catalog_module_a_store_is_required(monkeypatch):
-    monkeypatch.setitem(sys.modules, "medmat.catalog", None)
-    with pytest.raises(AdviceError, match="pass --store"):
-        advise(DEMO_TARGET)
-
-
 def test_cli_advise_json(store, tmp_path):
     r = CliRunner().invoke(app, ["advise", "--target", DEMO_TARGET, "--store", str(tmp_path / "store"), "--json"])
     assert r.exit_code == 0, r.output

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from medmat.registry import UnknownNameError
 from medmat.cli.main import app
 from medmat.io import write_jsonl
-from medmat.plan import (ManifestError, PlanConfig, check_manifest, load_manifest, plan_target, save_manifest,
+from medmat.plan import (ManifestError, PlanConfig, check_manifest, load_checked, load_manifest, plan_target, save_manifest,
                          validate_manifest)
 from medmat.plan._demo import DEMO_TARGET, demo_items, write_demo_store
 from medmat.store import VQAStore
@@ -149,12 +149,12 @@ def test_cli_plan_and_check(store, tmp_path):
 def test_load_with_store_validates(store, tmp_path):
     path = tmp_path / "m.yaml"
     _plan(store, path)
-    assert load_manifest(path, store=True).target == DEMO_TARGET
+    assert load_checked(path).target == DEMO_TARGET
     (tmp_path / "store" / "items.jsonl").write_text((tmp_path / "store" / "items.jsonl").read_text() + "\n")
     with pytest.raises(ManifestError, match="fingerprint"):
-        load_manifest(path, store=VQAStore(tmp_path / "store"))
+        load_checked(path, store=VQAStore(tmp_path / "store"))
     moved = tmp_path / "elsewhere" / "m.yaml"
     moved.parent.mkdir()
     path.rename(moved)
     with pytest.raises(ManifestError, match="field store"):
-        load_manifest(moved, store=True)
+        load_checked(moved)

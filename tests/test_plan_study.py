@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from medmat.cli.main import app
 from medmat.mat import Triplet
-from medmat.plan import PlanConfig, eligible_targets, load_manifest, plan_study, validate_manifest
+from medmat.plan import PlanConfig, eligible_targets, load_manifest, plan_targets, validate_manifest
 from medmat.plan._demo import DEMO_SUBSETS, write_demo_store
 from medmat.store import VQAStore
 
@@ -41,7 +41,7 @@ def test_all_targets_lists_exactly_the_eligible_ones(tmp_path):
     ok, why = eligible_targets(store)
     assert set(ok) == expected
     assert why[DEMO_SUBSETS["b1"][0]] == "no test items"
-    study = plan_study(store, tmp_path / "study", PlanConfig())
+    study = plan_targets(store, PlanConfig(all_targets=True), tmp_path / "study").index
     assert {r["target"] for r in study["targets"]} == expected
     index = yaml.safe_load((tmp_path / "study" / "study.yaml").read_text())
     assert index == json.loads(json.dumps(study))
@@ -82,10 +82,11 @@ def test_cli_all_targets_needs_out_dir_and_not_target(tmp_path):
 
 
 def test_study_resumes_from_existing_manifests(tmp_path, monkeypatch):
-    import medmat.plan.study as study_mod
+    import medmat.plan.targets as study_mod
 
     store = VQAStore(write_demo_store(tmp_path / "store"))
-    first = plan_study(store, tmp_path / "s", PlanConfig(), targets=["CT/Lung/COVID-19 Classification"])
+    one = PlanConfig(targets=["CT/Lung/COVID-19 Classification"])
+    first = plan_targets(store, one, tmp_path / "s").index
     path = tmp_path / "s" / first["targets"][0]["manifest"]
     before = path.read_bytes()
 
@@ -93,9 +94,8 @@ def test_study_resumes_from_existing_manifests(tmp_path, monkeypatch):
         raise AssertionError("planned again although the manifest is up to date")
 
     monkeypatch.setattr(study_mod, "plan_target", boom)
-    again = plan_study(store, tmp_path / "s", PlanConfig(), targets=["CT/Lung/COVID-19 Classification"])
+    again = plan_targets(store, one, tmp_path / "s").index
     assert again == first and path.read_bytes() == before
     monkeypatch.undo()
-    changed = plan_study(store, tmp_path / "s", PlanConfig(seed=1, train_size=20),
-                         targets=["CT/Lung/COVID-19 Classification"])
+    changed = plan_targets(store, one.model_copy(update={"seed": 1, "train_size": 20}), tmp_path / "s").index
     assert load_manifest(path).seed == 1 and changed["targets"][0]["manifest"] == path.name

@@ -12,7 +12,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from medmat.models.base import BACKBONES, TrainConfig  # noqa: E402
+from medmat.models import BACKBONES, FitCallback, TrainConfig  # noqa: E402
 from medmat.models.reference import ReferenceBackbone, ReferenceConfig, WordTokenizer  # noqa: E402
 from medmat.records import LETTERS, VQAItem, format_question_choice  # noqa: E402
 
@@ -90,8 +90,8 @@ def test_fit_lowers_loss_and_learns(data, tmp_path):
     root, items = data
     bb = fresh()
     facts = bb.fit(items, root, tmp_path / "run", cfg(max_steps=60))
-    assert facts["steps"] == 60 and facts["n_train"] == len(items)
-    assert facts["final_loss"] < 0.5 * facts["first_loss"]
+    assert facts.steps == 60 and facts.n_train == len(items)
+    assert facts.final_loss < 0.5 * facts.first_loss
     scores = bb.score_options(items, root)
     acc = np.mean([int(np.argmax(s) == it.answer_index) for s, it in zip(scores, items)])
     assert acc >= 0.9
@@ -141,20 +141,23 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     resumed_dir = tmp_path / "resumed"
     crashed = fresh()
     with pytest.raises(KeyboardInterrupt):
-        crashed.fit(items, root, resumed_dir, cfg(max_steps=40, save_every=10),
-                    on_step=lambda done, total, loss: _interrupt_at(done, 25))
+        crashed.fit(items, root, resumed_dir, cfg(max_steps=40, save_every=10), callbacks=[_InterruptAt(25)])
     assert [p.name for p in (resumed_dir / "checkpoints").iterdir()] == ["step-0000020"]
     resumed = fresh()
     facts = resumed.fit(items, root, resumed_dir, cfg(max_steps=40, save_every=10))
-    assert facts["resumed_from"] == 20
+    assert facts.resumed_from == 20
     assert resumed.score_options(items, root) == whole.score_options(items, root)
     assert (resumed_dir / "model.safetensors").read_bytes() == (tmp_path / "whole/model.safetensors").read_bytes()
-    assert facts["final_loss"] == whole_facts["final_loss"]
+    assert facts.final_loss == whole_facts.final_loss
 
 
-def _interrupt_at(done: int, at: int) -> None:
-    if done == at:
-        raise KeyboardInterrupt
+class _InterruptAt(FitCallback):
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_step(self, step: int, total: int, loss: float | None) -> None:
+        if step == self.at:
+            raise KeyboardInterrupt
 
 
 def test_checkpoint_of_another_run_is_refused(data, tmp_path):

@@ -62,7 +62,7 @@ def test_target_items_never_trained(run):
 
     store = VQAStore(root / "run" / "store")
     items = store.by_id()
-    m = load_manifest(next((root / "run" / "plans").glob("*.json")))
+    m = load_manifest(next(p for p in (root / "run" / "plans").glob("*.json") if p.name != "study.json"))
     test_hashes = {items[i].image_hash for i in m.arms[0].test}
     for arm in m.arms:
         assert all(items[i].triplet != TARGET for i in arm.train)
@@ -121,7 +121,7 @@ def test_until_plan_stops_before_training(tmp_path):
                                    "--until", "plan"])
     assert res.exit_code == 0, res.output
     ran = json.loads(res.stdout)["stages_run"]
-    assert "build" in ran and any(s.startswith("plan/") for s in ran)
+    assert "build" in ran and "plan" in ran
     assert not any(s.startswith(("train/", "eval/")) for s in ran)
     assert not (tmp_path / "r" / "results.json").exists()
 
@@ -137,7 +137,7 @@ def test_multi_process_launch_refuses_to_build_data(tmp_path, monkeypatch):
 
 def test_all_targets_plans_every_eligible_target(tmp_path):
     from medmat.plan import PlanConfig
-    from medmat.plan.study import eligible_targets
+    from medmat.plan import eligible_targets
     from medmat.store import VQAStore
 
     study = dict(STUDY, plan={"all_targets": True, "arms": ["zero-shot", "related", "unrelated"],
@@ -146,7 +146,7 @@ def test_all_targets_plans_every_eligible_target(tmp_path):
     res = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--json",
                                    "--until", "plan"])
     assert res.exit_code == 0, res.output
-    planned = sorted(p.name for p in (tmp_path / "r" / "plans").glob("*.json"))
+    planned = sorted(p.name for p in (tmp_path / "r" / "plans").glob("*.json") if p.name != "study.json")
     cfg = PlanConfig(arms=["zero-shot", "related", "unrelated"], max_per_direction=1, directions=["fixed-task"])
     expected, _ = eligible_targets(VQAStore(tmp_path / "r" / "store"), cfg)
     assert len(planned) == len(expected) > 3

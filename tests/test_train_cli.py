@@ -85,7 +85,7 @@ def test_medmat_train_writes_train_json_and_resumes(tmp_path, setup):
     assert rec["status"] == on_disk["status"] == "complete"
     assert rec["steps"] == 2 and rec["n_train"] == 4 and rec["backbone"] == "qwen2-vl"
     assert rec["config"]["max_steps"] == 2 and rec["config"]["extra"] == {"train_lm_head": True}
-    assert rec["load_options"] == {"max_pixels": 3136}
+    assert rec["model_options"] == {"max_pixels": 3136}
     assert {"torch", "transformers", "peft", "trl"} <= set(rec["versions"])
     assert (out / "adapter_config.json").is_file()
     # The same command again: the run is complete, nothing is retrained.
@@ -95,7 +95,7 @@ def test_medmat_train_writes_train_json_and_resumes(tmp_path, setup):
     longer = list(args)
     longer[longer.index("--max-steps") + 1] = "3"
     more = json.loads(_run(longer).stdout)
-    assert more["steps"] == 3 and more["facts"]["resumed_from"] == "checkpoint-2"
+    assert more["steps"] == 3 and more["result"]["resumed_from"] == 2
     # Other settings in the same folder would mix two runs: refused.
     r = _run([a if a != "train_lm_head=true" else "lora_r=4" for a in args])
     assert r.exit_code == 1 and "different run" in r.output
@@ -108,7 +108,7 @@ def test_medmat_train_zero_shot_arm_saves_untrained_model(tmp_path, setup):
     assert r.exit_code == 0, r.output
     assert "zero-shot" in r.output
     rec = json.loads((out / "train.json").read_text())
-    assert rec["steps"] == 0 and rec["facts"]["zero_shot"] is True
+    assert rec["steps"] == 0 and rec["zero_shot"] is True and rec["result"] is None
     assert (out / "model.safetensors").is_file() and (out / "processor_config.json").is_file()
 
 

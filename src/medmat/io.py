@@ -1,8 +1,9 @@
-"""Atomic file writes and JSON/JSONL helpers.
+"""Atomic file writes, JSON/JSONL helpers and safe relative paths.
 
 Every file medmat writes goes through a temporary file in the same folder followed by
 ``os.replace``, so an interrupted run leaves either the old file or the new one, never a
-half-written one.
+half-written one. Every path medmat reads from untrusted input (raw tables, json files)
+goes through :func:`safe_relpath`, so it stays inside its data root.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import posixpath
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
@@ -95,3 +98,32 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def stable_hash(*parts: Any, n: int = 16) -> str:
     """A short deterministic hex id of the given parts (used for record and item ids)."""
     return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:n]
+
+
+class PathEscapesRoot(ValueError):
+    """A path that would leave the data root ('..', absolute, symlink pointing outside)."""
+
+
+def safe_relpath(root: str | os.PathLike, path: str | os.PathLike) -> str:
+    """``path`` (relative to ``root``) as a normalised POSIX path that stays inside ``root``.
+
+    Raw tables and json files are untrusted input: one ``../../etc/passwd`` or a symlink
+    to elsewhere must not make medmat read (and later redistribute) files outside the
+    dataset. Raises :class:`PathEscapesRoot`; readers turn it into Skip('path-escapes-root').
+    """
+    raw = os.fspath(path).replace("\\", "/")
+    if not raw or raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+        raise PathEscapesRoot(f"{raw!r} is absolute or empty; paths must be relative to the data root")
+    rel = posixpath.normpath(raw)
+    if rel == ".." or rel.startswith("../"):
+        raise PathEscapesRoot(f"{raw!r} leaves the data root")
+    root_real = Path(root).resolve()
+    target = (root_real / rel).resolve()
+    if target != root_real and root_real not in target.parents:
+        raise PathEscapesRoot(f"{raw!r} resolves outside the data root (symlink?) to {target}")
+    return rel
+
+
+def slug(text: str) -> str:
+    """A lower-case, file-system-safe name: runs of anything but a-z and 0-9 become '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

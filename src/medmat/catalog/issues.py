@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from medmat.registry import UnknownNameError
-from medmat.catalog.models import LAYOUT_TYPES
+from medmat.catalog.models import (
+    LAYOUT_TYPES,
+    ClassFoldersLayout,
+    DatasetEntry,
+    DicomLayout,
+    LabelTableLayout,
+    MedmatJsonLayout,
+    NiftiLayout,
+    SubsetEntry,
+    TableRow,
+)
 
 
 @dataclass(frozen=True)
@@ -64,11 +74,9 @@ def pydantic_loc(loc: tuple) -> str:
 
 
 def _schema_fields() -> list[str]:
-    from medmat.catalog import models
-
     names = {"triplet"}
-    for cls in (models.DatasetEntry, models.SubsetEntry, models.ClassFoldersLayout, models.LabelTableLayout,
-                models.DicomLayout, models.NiftiLayout, models.MedmatJsonLayout, models.TableRow):
+    for cls in (DatasetEntry, SubsetEntry, ClassFoldersLayout, LabelTableLayout,
+                DicomLayout, NiftiLayout, MedmatJsonLayout, TableRow):
         names.update(cls.model_fields)
     return sorted(names)
 

@@ -1,18 +1,24 @@
-"""Helpers shared by the CLI modules: JSON output, errors as clean exits, progress bars."""
+"""Helpers shared by the CLI modules: JSON output, errors as clean exits, progress reporting."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+from medmat.progress import LineReporter, Reporter, Task
 
 console = Console(stderr=True)
 out = Console()
+
+PROGRESS_EVERY_ENV = "MEDMAT_PROGRESS_EVERY"
 
 
 def emit_json(obj: Any) -> None:
@@ -25,12 +31,67 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
     return typer.Exit(code)
 
 
+class _RichTask(Task):
+    def __init__(self, progress: Progress, task_id: Any):
+        self.p, self.id = progress, task_id
+
+    def update(self, completed: int | None = None, total: int | None = None, **info: Any) -> None:
+        kw: dict[str, Any] = {}
+        if completed is not None:
+            kw["completed"] = completed
+        if total is not None:
+            kw["total"] = total
+        parts = []
+        if info.get("loss") is not None:
+            parts.append(f"loss {info['loss']:.4f}")
+        if info.get("items_per_s"):
+            parts.append(f"{info['items_per_s']:.1f} items/s")
+        if parts:
+            kw["info"] = " ".join(parts)
+        self.p.update(self.id, **kw)
+
+    def advance(self, n: int = 1) -> None:
+        self.p.advance(self.id, n)
+
+
+class RichReporter(Reporter):
+    """Rich bars on stderr (step, M/N, loss, items/s, elapsed, ETA) and dim lines for ``say``."""
+
+    def __init__(self, progress: Progress):
+        self.p = progress
+
+    def say(self, text: str) -> None:
+        self.p.console.print(f"[dim]·[/] {text}", highlight=False)
+
+    @contextmanager
+    def task(self, description: str, total: int | None = None) -> Iterator[Task]:
+        tid = self.p.add_task(description, total=total, info="")
+        try:
+            yield _RichTask(self.p, tid)
+        finally:
+            t = self.p.tasks[[x.id for x in self.p.tasks].index(tid)]
+            if t.total is None:  # an open-ended task stops its spinner-like bar when done
+                self.p.update(tid, total=t.completed or 1, completed=t.completed or 1)
+
+
 @contextmanager
-def progress(enabled: bool = True) -> Iterator[Progress]:
-    """A rich progress bar on stderr (disabled for --json or non-interactive use)."""
+def reporter(as_json: bool = False) -> Iterator[Reporter]:
+    """The reporter for this command: silent with --json, a rich bar in a terminal, a plain
+    line every $MEDMAT_PROGRESS_EVERY (default 50) steps otherwise (logs, CI, pipes)."""
+    if as_json:
+        yield Reporter()
+        return
+    if not console.is_terminal:
+        try:
+            every = int(os.environ.get(PROGRESS_EVERY_ENV, "50"))
+        except ValueError:
+            every = 50
+        yield LineReporter(sys.stderr, every=every)
+        return
     p = Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled, transient=False,
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        transient=False,
     )
     with p:
-        yield p
+        yield RichReporter(p)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from medmat.cli._common import emit_json, fail, out, progress
+from medmat.cli._common import emit_json, fail, out, reporter
 
 
 def audit_cmd(
@@ -31,10 +31,8 @@ def audit_cmd(
     except StoreError as e:
         raise fail(str(e)) from None
     n_images = len({it.image for it in st.items()})
-    with progress(not as_json) as prog:
-        task = prog.add_task("hashing images", total=n_images)
-        report = audit_store(st, near_threshold, workers, tick=lambda: prog.advance(task),
-                             min_similarity=min_similarity)
+    with reporter(as_json) as rep, rep.task("hashing images", total=n_images) as task:
+        report = audit_store(st, near_threshold, workers, tick=task.advance, min_similarity=min_similarity)
     if report_path is not None:
         write_json(report_path, report)
     if as_json:

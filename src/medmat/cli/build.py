@@ -1,4 +1,8 @@
-"""`medmat build` (raw datasets -> VQA store) and `medmat import-medmat` (released json)."""
+"""`medmat build` (raw datasets -> VQA store) and `medmat import-medmat` (released json).
+
+Both build a ``BuildConfig`` (defaults < --config YAML < flags) and call the build
+stage's one operation, ``medmat.build.build``, as ``medmat run`` does.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import Any, Optional
 
 import typer
 
-from medmat.cli._common import console, emit_json, fail, out, progress
+from medmat.build.config import BuildSettings
+from medmat.cli._common import console, emit_json, fail, out, reporter
+from medmat.cli._options import config_flags
 
 
 def _parse_split_dirs(text: str | None) -> dict[str, str]:
@@ -22,13 +28,14 @@ def _parse_split_dirs(text: str | None) -> dict[str, str]:
     return pairs
 
 
-def _report(summary: dict[str, Any], results: dict[str, Any], store: Path, as_json: bool) -> None:
+def _report(outcome: Any, as_json: bool) -> None:
+    summary, store = outcome.summary, outcome.store
     if as_json:
         emit_json({
             "store": str(store), "totals": summary["totals"], "datasets": summary["datasets"],
-            "reused": sorted(ds for ds, r in results.items() if r.reused),
+            "reused": outcome.reused,
             "subsets": {sid: {"items": s["items"], "cap": s["cap"]} for sid, s in summary["subsets"].items()},
-            "warnings": summary["warnings"],
+            "warnings": summary["warnings"], "not_found": outcome.not_found,
             "paths": {name: str(store / name) for name in ("items.jsonl", "store.json", "skips.jsonl", "summary.json")},
         })
         return
@@ -44,16 +51,40 @@ def _report(summary: dict[str, Any], results: dict[str, Any], store: Path, as_js
     tot = summary["totals"]
     out.print(f"read {tot['read']}, written {tot['written']}, skipped {tot['skipped']} "
               f"(+{tot['item_skips']} questions skipped); {tot['items']} items. Skips: {store / 'skips.jsonl'}")
-    reused = sorted(ds for ds, r in results.items() if r.reused)
-    if reused:
-        out.print(f"reused stage-1 records of: {', '.join(reused)}")
+    if outcome.reused:
+        out.print(f"reused stage-1 records of: {', '.join(outcome.reused)}")
     for w in summary["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
+def _run_build(data: dict[str, Any], config: Optional[Path], flags: dict[str, Any], out_dir: Path,
+               as_json: bool) -> None:
+    """Resolve the config (defaults < --config < flags), build, report; strict failures exit 1."""
+    from medmat.build import BuildConfig, BuildError, StrictBuildError, build
+    from medmat.config import ConfigError, read_yaml_mapping, resolve_config
+
+    try:
+        base = read_yaml_mapping(config, "build config") if config else {}
+        cfg = resolve_config(BuildConfig, data={**base, **{k: v for k, v in data.items() if v}}, flags=flags,
+                             where=str(config) if config else "")
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    try:
+        with reporter(as_json) as rep:
+            outcome = build(cfg, out_dir, reporter=rep)
+    except StrictBuildError as e:
+        _report(e.outcome, as_json)
+        raise fail(f"--{e}") from None
+    except (BuildError, ValueError, OSError) as e:
+        raise fail(str(e)) from None
+    _report(outcome, as_json)
+
+
+@config_flags(BuildSettings, dest="settings")
 def build_cmd(
     dataset_ids: Optional[list[str]] = typer.Argument(None, help="Catalog dataset ids to build."),
     out_dir: Path = typer.Option(..., "--out", help="Store folder to write."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Build YAML (BuildConfig fields)."),
     catalog: Optional[list[Path]] = typer.Option(None, "--catalog", help="User catalog YAML (repeatable)."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder the catalog layouts are relative to."),
     all_: bool = typer.Option(False, "--all", help="Every released dataset with a layout found under --data-root."),
@@ -63,59 +94,31 @@ def build_cmd(
     dataset_id: Optional[str] = typer.Option(None, "--dataset-id", help="Ad-hoc dataset: its id."),
     subset_id: Optional[str] = typer.Option(None, "--subset-id", help="Ad-hoc dataset: subset id (default: dataset id)."),
     split_dirs: Optional[str] = typer.Option(None, "--split-dirs", help="Ad-hoc class folders: 'train=tr,test=te'."),
-    seed: int = typer.Option(0, "--seed"),
-    cap: int = typer.Option(3000, "--cap", help="Per-subset train cap recorded in the store (0 = none)."),
-    max_side: Optional[int] = typer.Option(None, "--max-side", help="Longest image side in the store."),
-    workers: int = typer.Option(1, "--workers", min=1),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when anything was skipped (after writing)."),
     as_json: bool = typer.Option(False, "--json"),
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Build a VQA store from catalog datasets or one ad-hoc dataset."""
-    from medmat.pipeline import BuildSettings, build_store
-    from medmat.pipeline.plan import BuildPlanError, adhoc_plan, plan_from_catalog
-
-    try:
-        if layout or root or triplet or dataset_id:
-            missing = [n for n, v in (("--layout", layout), ("--root", root), ("--triplet", triplet),
-                                      ("--dataset-id", dataset_id)) if not v]
-            if missing:
-                raise fail(f"an ad-hoc build needs {', '.join(missing)}")
-            if dataset_ids or all_:
-                raise fail("give either catalog dataset ids/--all or an ad-hoc --layout, not both")
-            if not root.exists():
-                raise fail(f"--root {root} does not exist")
-            jobs, subsets, droot = adhoc_plan(layout, root, triplet, dataset_id, subset_id,
-                                              _parse_split_dirs(split_dirs))
-        else:
-            try:
-                from medmat.catalog import load_catalog
-            except ImportError as e:
-                raise fail(f"the catalog is not available: {e}") from None
-            if data_root is None:
-                raise fail("--data-root is needed to build catalog datasets")
-            try:
-                cat = load_catalog(user_files=list(catalog or []))
-            except (ValueError, OSError) as e:
-                raise fail(f"catalog: {e}") from None
-            jobs, subsets, not_found = plan_from_catalog(cat, list(dataset_ids or []), all_, data_root)
-            droot = data_root
-            if not_found:
-                console.print(f"[yellow]not built (input missing under {data_root}):[/] {', '.join(not_found)}",
-                              highlight=False)
-    except BuildPlanError as e:
-        raise fail(str(e)) from None
-    settings = BuildSettings(seed=seed, cap=cap or None, max_side=max_side, workers=workers)
-    try:
-        with progress(not as_json) as prog:
-            summary, results = build_store(jobs, subsets, droot, out_dir, settings, progress=prog)
-    except (ValueError, OSError) as e:
-        raise fail(str(e)) from None
-    _report(summary, results, out_dir, as_json)
-    n_skips = summary["totals"]["skips_logged"]
-    if strict and n_skips:
-        raise fail(f"--strict: {n_skips} skips (see {out_dir / 'skips.jsonl'})")
+    data: dict[str, Any] = {}
+    if layout or root or triplet or dataset_id:
+        missing = [n for n, v in (("--layout", layout), ("--root", root), ("--triplet", triplet),
+                                  ("--dataset-id", dataset_id)) if not v]
+        if missing:
+            raise fail(f"an ad-hoc build needs {', '.join(missing)}")
+        if dataset_ids or all_:
+            raise fail("give either catalog dataset ids/--all or an ad-hoc --layout, not both")
+        data["adhoc"] = {"layout": layout, "root": str(root), "triplet": triplet, "dataset_id": dataset_id,
+                         "subset_id": subset_id, "split_dirs": _parse_split_dirs(split_dirs)}
+    elif config is None:
+        if data_root is None:
+            raise fail("--data-root is needed to build catalog datasets")
+        if not dataset_ids and not all_:
+            raise fail("name datasets to build, or pass --all")
+    data.update(catalogs=[str(c) for c in catalog or []], data_root=str(data_root) if data_root else None,
+                datasets=list(dataset_ids or []))
+    _run_build(data, config, settings or {}, out_dir, as_json)
 
 
+@config_flags(BuildSettings, dest="settings")
 def import_medmat_cmd(
     json_files: list[Path] = typer.Argument(..., help="Released Med-MAT json files."),
     image_root: Path = typer.Option(..., "--image-root", help="Folder the records' image paths are relative to."),
@@ -123,33 +126,18 @@ def import_medmat_cmd(
     subset_id: Optional[str] = typer.Option(None, "--subset-id", help="Put every record in this catalog subset."),
     split: str = typer.Option("auto", "--split", help="auto (stratified 9:1), train or test."),
     catalog: Optional[list[Path]] = typer.Option(None, "--catalog", help="User catalog YAML (repeatable)."),
-    seed: int = typer.Option(0, "--seed"),
-    cap: int = typer.Option(3000, "--cap", help="Per-subset train cap recorded in the store (0 = none)."),
-    workers: int = typer.Option(1, "--workers", min=1),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when anything was skipped (after writing)."),
     as_json: bool = typer.Option(False, "--json"),
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Import released Med-MAT json (questions, options and letters kept as released)."""
-    from medmat.catalog import load_catalog
-    from medmat.pipeline import BuildSettings
-    from medmat.pipeline.importer import import_medmat
-
     for f in json_files:
         if not f.is_file():
             raise fail(f"{f} is not a file")
     if not image_root.is_dir():
         raise fail(f"--image-root {image_root} is not a folder")
-    try:
-        cat = load_catalog(user_files=list(catalog or []))
-        with progress(not as_json) as prog:
-            summary, results = import_medmat(json_files, image_root, out_dir, cat, subset_id, split,
-                                              BuildSettings(seed=seed, cap=cap or None, workers=workers),
-                                              progress=prog)
-    except (ValueError, OSError) as e:
-        raise fail(str(e)) from None
-    _report(summary, results, out_dir, as_json)
-    if strict and summary["totals"]["skips_logged"]:
-        raise fail(f"--strict: {summary['totals']['skips_logged']} skips (see {out_dir / 'skips.jsonl'})")
+    data = {"medmat_json": [str(f) for f in json_files], "image_root": str(image_root), "subset_id": subset_id,
+            "split": split, "catalogs": [str(c) for c in catalog or []]}
+    _run_build(data, None, settings or {}, out_dir, as_json)
 
 
 def register(app: typer.Typer) -> None:

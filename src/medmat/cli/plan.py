@@ -8,7 +8,9 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from medmat.cli._common import console, emit_json, fail, out, progress
+from medmat.cli._common import console, emit_json, fail, out, reporter
+from medmat.cli._options import config_flags
+from medmat.plan.config import PlanConfig
 
 PLAN_HELP = """Write an experiment manifest for a compositional-generalization target.
 
@@ -18,43 +20,16 @@ Check a file: medmat plan check plan.yaml
 """
 
 
-def _csv(values: list[str] | None) -> list[str] | None:
-    """Options given repeatedly and/or comma-separated, as one list (None when absent)."""
-    if not values:
-        return None
-    return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
-
-
 def _errors() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
-    from medmat.registry import UnknownNameError
+    from medmat.config import ConfigError
     from medmat.plan import AdviceError, ManifestError, PlanError
+    from medmat.registry import UnknownNameError
     from medmat.store import StoreError
 
-    return (PlanError, ManifestError, StoreError, AdviceError, UnknownNameError, ValidationError, ValueError)
-
-
-def _config(arms, direction, max_per_direction, cap, train_size, k, strict_size, seed):
-    from pydantic import ValidationError
-
-    from medmat.plan import PlanConfig
-
-    kw: dict[str, Any] = dict(max_per_direction=max_per_direction or None, cap=cap or None,
-                              train_size=train_size, strict_size=strict_size, seed=seed)
-    if _csv(arms):
-        kw["arms"] = _csv(arms)
-    if _csv(direction):
-        kw["directions"] = _csv(direction)
-    if _csv(k):
-        try:
-            kw["ks"] = [int(x) for x in _csv(k)]
-        except ValueError:
-            raise fail(f"--k takes integers, got {k}") from None
-    try:
-        return PlanConfig(**kw)
-    except ValidationError as e:
-        raise fail("; ".join(f"--{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())) from None
+    return (PlanError, ManifestError, StoreError, AdviceError, UnknownNameError, ValidationError, ConfigError,
+            ValueError)
 
 
 def _arm_table(manifest) -> Table:
@@ -83,81 +58,80 @@ def register(app: typer.Typer) -> None:
     plan_app = typer.Typer(help=PLAN_HELP, no_args_is_help=False)
 
     @plan_app.callback(invoke_without_command=True)
+    @config_flags(PlanConfig, dest="flags", exclude=("targets", "all_targets"),
+                  aliases={"low_data_k": ["--k"], "train_size": ["--max-train"], "directions": ["--direction"]})
     def plan(
         ctx: typer.Context,
         store: Optional[Path] = typer.Option(None, "--store", help="VQA store built by `medmat build`."),
-        target: Optional[str] = typer.Option(None, "--target", help="Target triplet 'Modality/Area/Task'."),
-        out_path: Optional[Path] = typer.Option(None, "--out", help="Manifest file (.yaml or .json)."),
+        target: Optional[list[str]] = typer.Option(None, "--target", help="Target triplet 'Modality/Area/Task' "
+                                                   "(repeatable; several need --out-dir)."),
+        out_path: Optional[Path] = typer.Option(None, "--out", help="Manifest file (.yaml or .json), one target."),
         all_targets: bool = typer.Option(False, "--all-targets", help="Plan every eligible target."),
         targets_file: Optional[Path] = typer.Option(None, "--targets-file", help="Targets, one triplet a line."),
-        out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder for a whole study."),
-        fmt: str = typer.Option("yaml", "--format", help="Study manifest format: yaml or json."),
-        arms: Optional[list[str]] = typer.Option(None, "--arms", help="zero-shot,related,unrelated,leave-out,low-data "
-                                                 "(default zero-shot,related,unrelated)."),
-        direction: Optional[list[str]] = typer.Option(None, "--direction", help="Related direction types to keep."),
-        max_per_direction: int = typer.Option(3, "--max-per-direction", help="Related arms per type (0: all)."),
-        cap: int = typer.Option(3000, "--cap", help="Per-subset training cap, label-balanced (0: none)."),
-        train_size: Optional[int] = typer.Option(None, "--train-size", help="Budget per related arm."),
-        k: Optional[list[str]] = typer.Option(None, "--k", help="Low-data k values (default 0,50,100,200,500)."),
-        strict_size: bool = typer.Option(False, "--strict-size", help="Fail instead of downsizing matched arms."),
-        seed: int = typer.Option(0, "--seed"),
+        out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder for several targets + study index."),
+        fmt: str = typer.Option("yaml", "--format", help="Manifest format in --out-dir: yaml or json."),
+        config: Optional[Path] = typer.Option(None, "--config", help="Plan YAML (PlanConfig fields)."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+        flags: dict[str, Any] | None = None,
     ) -> None:
         if ctx.invoked_subcommand is not None:
             return
-        from medmat.plan import plan_study, plan_target, read_targets_file, save_manifest
+        from medmat.config import resolve_config
+        from medmat.plan import plan_targets, read_targets_file
         from medmat.store import VQAStore
 
         if store is None:
             raise fail("--store is required (a folder written by `medmat build`)")
-        config = _config(arms, direction, max_per_direction, cap, train_size, k, strict_size, seed)
-        study = all_targets or targets_file is not None
-        if study and target:
-            raise fail("give either --target or --all-targets/--targets-file, not both")
-        if not study and not target:
-            raise fail("give --target M/A/T (or --all-targets / --targets-file with --out-dir)")
+        named = list(target or [])
+        if (named and (all_targets or targets_file)) or (all_targets and targets_file):
+            raise fail("give either --target, --targets-file or --all-targets, not both")
+        if targets_file is not None:
+            if not targets_file.is_file():
+                raise fail(f"--targets-file {targets_file}: no such file")
+            named = read_targets_file(targets_file)
         try:
-            vqa = VQAStore(store)
-            if not study:
-                if out_path is None:
-                    raise fail("--out MANIFEST.yaml is required with --target")
-                manifest = plan_target(vqa, target, config, manifest_path=out_path)
-                save_manifest(manifest, out_path)
-                if as_json:
-                    emit_json(_summary(manifest, out_path))
-                else:
-                    out.print(_arm_table(manifest))
-                    for s in manifest.skipped:
-                        console.print(f"[yellow]skipped[/] {s.name}: {s.reason}", highlight=False)
-                    console.print(f"wrote {out_path}")
-                return
-            if out_dir is None:
-                raise fail("--out-dir is required for a whole study")
-            if fmt not in ("yaml", "json"):
-                raise fail(f"--format is yaml or json, not {fmt!r}")
-            targets = read_targets_file(targets_file) if targets_file else None
-            with progress(enabled=not as_json) as bar:
-                task = bar.add_task("planning targets", total=None)
-
-                def tick(i: int, n: int, name: str) -> None:
-                    bar.update(task, completed=i, total=n, description=name[:40])
-
-                result = plan_study(vqa, out_dir, config, targets=targets, fmt=fmt, on_target=tick)
-                bar.update(task, completed=len(result["targets"]) + 0)
-        except typer.Exit:
-            raise
+            cfg = resolve_config(PlanConfig, file=config,
+                                 flags={**(flags or {}), "targets": named or None, "all_targets": all_targets or None},
+                                 where=str(config) if config else "")
+            cfg.check_targets()
         except _errors() as e:
             raise fail(str(e)) from None
-        if as_json:
-            emit_json(result)
+        single = out_path is not None
+        if single and (out_dir is not None or cfg.all_targets or len(cfg.targets) != 1):
+            raise fail("--out writes one target's manifest: give --out-dir for several targets or --all-targets")
+        if not single and out_dir is None:
+            raise fail("--out-dir is required for several targets or --all-targets (or --out FILE for one target)")
+        try:
+            vqa = VQAStore(store)
+            with reporter(as_json) as rep, rep.task("planning targets") as task:
+                result = plan_targets(vqa, cfg, out_dir, fmt=fmt, manifest_file=out_path,
+                                      require_all=bool(target),
+                                      on_target=lambda i, n, name: task.update(completed=i, total=n))
+        except _errors() as e:
+            raise fail(str(e)) from None
+        if single:
+            from medmat.plan import load_manifest
+
+            manifest = load_manifest(out_path)
+            if as_json:
+                emit_json(_summary(manifest, out_path))
+            else:
+                out.print(_arm_table(manifest))
+                for s in manifest.skipped:
+                    console.print(f"[yellow]skipped[/] {s.name}: {s.reason}", highlight=False)
+                console.print(f"wrote {out_path}")
             return
-        t = Table(title=f"study: {len(result['targets'])} targets planned in {out_dir}")
+        study = result.index
+        if as_json:
+            emit_json(study)
+            return
+        t = Table(title=f"study: {len(study['targets'])} targets planned in {out_dir}")
         for col in ("subset", "target", "directions", "arms", "manifest"):
             t.add_column(col)
-        for r in result["targets"]:
+        for r in study["targets"]:
             t.add_row(r["subset"], r["target"], ", ".join(r["directions"]), str(len(r["arms"])), r["manifest"])
         out.print(t)
-        for s in result["skipped"]:
+        for s in study["skipped"]:
             console.print(f"[yellow]not planned[/] {s['target']}: {s['reason']}", highlight=False)
 
     @plan_app.command("check")
@@ -193,7 +167,8 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(..., "--target", help="Target triplet 'Modality/Area/Task'."),
         store: Optional[Path] = typer.Option(None, "--store", help="Built store (gives item counts)."),
         catalog: Optional[list[Path]] = typer.Option(None, "--catalog", help="User catalog file(s)."),
-        cap: int = typer.Option(3000, "--cap", help="Per-subset cap used for counts (0: none)."),
+        cap: Optional[int] = typer.Option(None, "--cap", help="Per-subset cap used for counts (0: none; default: "
+                                          "the store's cap, else the Med-MAT cap)."),
         max_covers: int = typer.Option(10, "--max-covers", help="Covers to show (0: all)."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -202,7 +177,7 @@ def register(app: typer.Typer) -> None:
         from medmat.store import VQAStore
 
         try:
-            adv = advise(target, VQAStore(store) if store else None, catalog, cap=cap or None,
+            adv = advise(target, VQAStore(store) if store else None, catalog, cap=cap,
                          max_covers=max_covers or None)
         except _errors() as e:
             raise fail(str(e)) from None

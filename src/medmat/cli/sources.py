@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from medmat.cli._common import emit_json, fail, out, progress
+from medmat.cli._common import emit_json, fail, out, reporter
 
 app = typer.Typer(name="sources", help="Inspect raw datasets through medmat's source readers.", no_args_is_help=True)
 
@@ -74,11 +74,10 @@ def scan(
         layout, known, aliases = _from_catalog(dataset, catalog or [])
     records, skips = [], []
     try:
-        with progress(enabled=not as_json) as bar:
-            task = bar.add_task(f"reading {dataset}", total=None)
+        with reporter(as_json) as rep, rep.task(f"reading {dataset}") as task:
             for item in read_dataset(dataset, layout, data_root, labels=known, label_aliases=aliases):
                 (skips if isinstance(item, Skip) else records).append(item)
-                bar.advance(task)
+                task.advance()
     except (SourceError, KeyError) as e:
         raise fail(escape(str(e).strip("'\"")))
     summary = {

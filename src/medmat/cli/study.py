@@ -7,22 +7,24 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-import yaml
 from rich.table import Table
 
-from medmat.cli._common import console, emit_json, fail, out, progress
+from medmat.cli._common import emit_json, fail, out, reporter
+from medmat.cli._options import config_flags
+from medmat.study.report_config import ReportConfig
 
 
 def _parse_sets(sets: list[str]) -> dict[str, Any]:
-    from medmat.train.config import parse_assignments
+    from medmat.config import ConfigError, parse_assignments
 
     try:
         return parse_assignments(sets, "--set")
-    except ValueError as e:
+    except ConfigError as e:
         raise fail(str(e)) from None
 
 
-def _show(results, log, run_dir: Path, report: dict[str, Path]) -> None:
+def _show(run: Any) -> None:
+    results, log = run.results, run.log
     for s in results.summaries:
         t = Table(title=f"{results.name}: {s.scorer} scorer (accuracy %, mean over related/unrelated comparisons)")
         for col in ("target", "arm", "kind", "n train", "accuracy [95% CI]"):
@@ -36,45 +38,37 @@ def _show(results, log, run_dir: Path, report: dict[str, Path]) -> None:
 
         out.print(verdict(s), highlight=False)
     out.print(f"stages run: {len(log.ran)}, cached: {len(log.cached)}; total {results.timings.get('total_s')} s")
-    out.print(f"report: {report['html']}  and  {report['markdown']}")
+    out.print("report: " + "  and  ".join(str(run.report[k]) for k in ("html", "markdown") if k in run.report))
 
 
 def _run(config_path: Path, run_dir: Path, overrides: dict[str, Any], as_json: bool, until: str = "report") -> None:
-    from medmat.study.config import StudyError, load_study
-    from medmat.study.report import write_report
+    from medmat.config import ConfigError
+    from medmat.study.config import load_study
     from medmat.study.runner import run_study
 
     try:
         cfg = load_study(config_path, overrides)
-    except StudyError as e:
+    except ConfigError as e:
         raise fail(str(e)) from None
-    say = (lambda s: None) if as_json else (lambda s: console.print(f"[dim]·[/] {s}", highlight=False))
-    with progress(enabled=not as_json) as prog:
-        task = None
-
-        def arm_progress(total: int):
-            nonlocal task
-            task = prog.add_task("arms trained + evaluated", total=total)
-            return lambda name: prog.advance(task)
-
-        try:
-            results, log = run_study(cfg, run_dir, say=say, arm_progress=arm_progress, until=until)
-        except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:
-            raise fail(f"study {cfg.name!r} stopped: {e}") from None
-    if results is None:  # stopped early (--until) or a non-zero rank of a multi-process launch
+    try:
+        with reporter(as_json) as rep:
+            run = run_study(cfg, run_dir, reporter=rep, until=until)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:
+        raise fail(f"study {cfg.name!r} stopped: {str(e).strip(chr(39))}") from None
+    log = run.log
+    if run.results is None:  # stopped early (--until) or a non-zero rank of a multi-process launch
         if as_json:
             emit_json({"run_dir": str(run_dir), "until": until, "stages_run": log.ran, "stages_cached": log.cached})
         else:
             out.print(f"stopped after '{until}' stages: ran {len(log.ran)}, cached {len(log.cached)} ({run_dir})")
         return
-    report = write_report(run_dir)
     if as_json:
         emit_json({"run_dir": str(run_dir), "results": str(run_dir / "results.json"),
-                   "report_html": str(report["html"]), "report_md": str(report["markdown"]),
-                   "summaries": [s.model_dump() for s in results.summaries], "timings": results.timings,
+                   "report_html": str(run.report.get("html", "")), "report_md": str(run.report["markdown"]),
+                   "summaries": [s.model_dump() for s in run.results.summaries], "timings": run.results.timings,
                    "stages_run": log.ran, "stages_cached": log.cached})
     else:
-        _show(results, log, run_dir, report)
+        _show(run)
 
 
 def run_cmd(
@@ -88,9 +82,13 @@ def run_cmd(
     if not study.is_file():
         raise fail(f"{study}: no such study file")
     overrides = _parse_sets(sets)
-    from medmat.study.runner import slug
+    from medmat.config import ConfigError, read_yaml_mapping
+    from medmat.io import slug
 
-    name = (yaml.safe_load(study.read_text(encoding="utf-8")) or {}).get("name", study.stem)
+    try:
+        name = read_yaml_mapping(study, "study").get("name", study.stem)
+    except ConfigError as e:
+        raise fail(str(e)) from None
     _run(study, out_dir or Path("runs") / slug(str(name)), overrides, as_json, until)
 
 
@@ -110,21 +108,25 @@ def demo_cmd(
     _run(study, out_dir, _parse_sets(sets), as_json)
 
 
+@config_flags(ReportConfig, dest="flags", aliases={"out": ["-o"]})
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="a run folder holding results.json"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="default RUN_DIR/report"),
     as_json: bool = typer.Option(False, "--json"),
+    flags: dict[str, Any] | None = None,
 ) -> None:
     """Write report.md and a self-contained report.html from RUN_DIR/results.json."""
+    from medmat.config import ConfigError, resolve_config
     from medmat.study.report import write_report
 
-    if not (run_dir / "results.json").is_file():
-        raise fail(f"{run_dir} has no results.json (run `medmat run STUDY.yaml` first)")
-    paths = write_report(run_dir, out_dir)
+    try:
+        cfg = resolve_config(ReportConfig, flags=flags)
+        paths = write_report(run_dir, cfg)
+    except (ConfigError, FileNotFoundError) as e:
+        raise fail(str(e)) from None
     if as_json:
         emit_json({k: str(v) for k, v in paths.items()})
     else:
-        out.print(f"wrote {paths['markdown']} and {paths['html']}")
+        out.print("wrote " + " and ".join(str(paths[k]) for k in ("markdown", "html") if k in paths))
 
 
 def register(app: typer.Typer) -> None:

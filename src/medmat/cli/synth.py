@@ -13,7 +13,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from medmat.cli._common import emit_json, fail, out, progress
+from medmat.cli._common import emit_json, fail, out, reporter
 
 
 class _DefaultGroup(TyperGroup):
@@ -63,9 +63,8 @@ def generate_cmd(
     if out_dir.exists() and not out_dir.is_dir():
         raise fail(f"{out_dir} exists and is not a folder")
     try:
-        with progress(enabled=not as_json) as p:
-            task = p.add_task("rendering", total=total)
-            summary = generate(out_dir, config, workers=workers, progress=lambda n: p.advance(task, n))
+        with reporter(as_json) as rep, rep.task("rendering", total=total) as bar:
+            summary = generate(out_dir, config, workers=workers, progress=bar.advance)
         sheet = contact_sheet(contact, size=size, seed=seed) if contact else None
     except OSError as e:
         raise fail(f"cannot write: {e}")

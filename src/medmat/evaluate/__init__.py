@@ -1,20 +1,42 @@
 """Evaluation: option scoring, generation + robust answer parsing, circular evaluation,
 metrics with bootstrap intervals, and prediction/metric files (see docs/evaluation.md).
 
+The eval stage's config is :class:`EvalConfig` and its operation :func:`evaluate_arm`
+(``medmat eval`` and ``medmat run``); :func:`evaluate` is the engine beneath it.
 Importing this package does not import torch; backbones do that when they run.
 """
 
-from medmat.evaluate.metrics import compute_metrics, scorer_block
-from medmat.evaluate.parser import INVALID_HOWS, VALID_HOWS, ParsedAnswer, parse_answer
-from medmat.evaluate.predictions import Prediction
-from medmat.evaluate.results import correct_by_item, load_results, paired_gain, write_results
-from medmat.evaluate.rotation import rotate_item, rotations
-from medmat.evaluate.runner import EvalResult, evaluate
-from medmat.evaluate.scorers import SCORERS
-from medmat.evaluate.stats import Interval, align_by_item, bootstrap_ci, mean_gain_ci, paired_diff_ci
+from medmat.lazy import lazy_exports
 
-__all__ = [
-    "EvalResult", "INVALID_HOWS", "Interval", "ParsedAnswer", "Prediction", "SCORERS", "VALID_HOWS",
-    "align_by_item", "bootstrap_ci", "compute_metrics", "correct_by_item", "evaluate", "load_results",
-    "mean_gain_ci", "paired_diff_ci", "paired_gain", "parse_answer", "rotate_item", "rotations", "scorer_block", "write_results",
-]
+_EXPORTS = {
+    "EvalConfig": "config",
+    "EvalError": "arm",
+    "EvalItems": "arm",
+    "EvalResult": "engine",
+    "INVALID_HOWS": "parser",
+    "Interval": "stats",
+    "ParsedAnswer": "parser",
+    "Prediction": "predictions",
+    "SCORERS": "scorers",
+    "VALID_HOWS": "parser",
+    "align_by_item": "stats",
+    "arm_items": "arm",
+    "bootstrap_ci": "stats",
+    "compute_metrics": "metrics",
+    "correct_by_item": "results",
+    "evaluate": "engine",
+    "evaluate_arm": "arm",
+    "in_distribution_items": "arm",
+    "load_results": "results",
+    "mean_gain_ci": "stats",
+    "paired_diff_ci": "stats",
+    "paired_gain": "results",
+    "parse_answer": "parser",
+    "rotate_item": "rotation",
+    "rotations": "rotation",
+    "scorer_block": "metrics",
+    "subset_items": "arm",
+    "write_results": "results",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medmat.evaluate.predictions import Prediction
-from medmat.evaluate.runner import EvalResult
+from medmat.evaluate.engine import EvalResult
 from medmat.evaluate.stats import DEFAULT_BOOT, Interval, align_by_item, paired_diff_ci
 from medmat.io import read_json, read_jsonl, write_json, write_jsonl
 

@@ -98,9 +98,11 @@ EXPORTERS: Registry[Exporter] = Registry("export format")
 
 def export_store(store: str | Path | VQAStore, fmt: str, out_dir: str | Path,
                  options: ExportOptions | None = None) -> list[Path]:
-    """Export a store in format ``fmt``; returns the files written (not the copied images)."""
-    from medmat import export as _pkg  # noqa: F401 - registers the built-in formats
+    """Export a store in format ``fmt``; returns the files written (not the copied images).
 
+    The built-in formats are registered by ``medmat.export`` (the package), which Python
+    imports before this module, so ``EXPORTERS`` is complete by the time this runs.
+    """
     exporter = EXPORTERS.get(fmt)
     st = store if isinstance(store, VQAStore) else VQAStore(store)
     ctx = ExportContext(st, Path(out_dir), options or ExportOptions())

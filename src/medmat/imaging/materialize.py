@@ -26,9 +26,8 @@ from PIL import Image
 
 from medmat.imaging.convert import ImageError, target_size
 from medmat.imaging.loaders import DEFAULT_MAX_PIXELS, LOADERS, sniff_format
-from medmat.io import dumps, read_json, write_json
+from medmat.io import PathEscapesRoot, dumps, read_json, safe_relpath, write_json
 from medmat.records import LabeledRecord, Skip
-from medmat.sources._common import PathEscapesRoot, safe_relpath
 
 CACHE_NAME = ".materialize-cache.json"
 CACHE_VERSION = 2

@@ -1,22 +1,31 @@
 """Backbones: Hugging Face multimodal LLMs and the CPU reference model, behind one interface.
 
-Backbone packages register themselves in ``medmat.models.base.BACKBONES`` when imported and
-import no torch at module top; :func:`discover_backbones` imports them all (cheap), so the
-registry is complete and unknown names get did-you-mean errors.
+``BACKBONES`` names every backbone lazily (``"module:Object"``): listing names, did-you-mean
+errors and ``medmat --help`` import no torch; ``BACKBONES.get(name)`` imports the one asked
+for. :func:`open_backbone` is the one way the stages create or load a model.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from pathlib import Path
+from typing import Any
+
+from medmat.models.base import Backbone, FitCallback, FitResult, ModelConfig, TrainConfig
+from medmat.models.hf.families import FAMILIES
+from medmat.registry import Registry
+
+BACKBONES: Registry[type[Backbone]] = Registry("backbone")
+BACKBONES.add_lazy("reference", "medmat.models.reference.backbone:ReferenceBackbone")
+for _name, _family in FAMILIES.items():
+    BACKBONES.add_lazy(_name, f"medmat.models.hf.backbone:{_family.backbone_class}")
 
 
-def discover_backbones():
-    """Import every backbone module under medmat.models; return the filled registry."""
-    from medmat.models.base import BACKBONES
+def open_backbone(model: ModelConfig, checkpoint: str | Path | None = None, seed: int = 0) -> Backbone:
+    """The backbone ``model`` names, loaded from ``checkpoint`` (else ``model.path``; neither:
+    a fresh model initialised with ``seed``, where the backbone has one)."""
+    cls = BACKBONES.get(model.backbone)
+    where = checkpoint if checkpoint is not None else model.path
+    return cls.load(Path(where) if where is not None else None, seed=seed, **dict(model.options))
 
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if mod.name.startswith("_") or mod.name in ("base", "tiny"):
-            continue
-        importlib.import_module(f"{__name__}.{mod.name}")
-    return BACKBONES
+
+__all__ = ["BACKBONES", "Backbone", "FitCallback", "FitResult", "ModelConfig", "TrainConfig", "open_backbone"]

@@ -14,6 +14,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Sequence
 
+from medmat.config import DEFAULT_CAP
 from medmat.plan.elements import ELEMENTS, FULL, classify, shares, to_triplet
 from medmat.store import VQAStore
 
@@ -56,11 +57,8 @@ class Advice:
 
 
 def _catalog(files: Sequence[str | Path] | None):
-    try:
-        from medmat.catalog import load_catalog
-    except ImportError:
-        raise AdviceError("the Med-MAT catalog (medmat.catalog) is not available in this install; "
-                          "pass --store to advise from built data") from None
+    from medmat.catalog import load_catalog
+
     return load_catalog(user_files=[Path(f) for f in files or []])
 
 
@@ -110,14 +108,20 @@ def minimal_covers(cands: list[SubsetAdvice], limit: int | None = 10) -> list[Co
 
 
 def advise(target: str, store: VQAStore | None = None, catalog_files: Sequence[str | Path] | None = None,
-           cap: int | None = 3000, max_covers: int | None = 10) -> Advice:
+           cap: int | None = None, max_covers: int | None = 10) -> Advice:
     """Rank subsets for ``target`` and propose minimal covering combinations.
+
+    ``cap`` bounds each subset's training count as the planner would (None: the store's
+    own cap, else the default; 0: no cap).
 
     The catalog (built-in plus ``catalog_files``) is used when files are given or there is
     no store; a store alone is advised from as it is, so a synthetic store is not mixed
     with the 53 Med-MAT subsets it does not contain.
     """
     trip = to_triplet(target)
+    if cap is None:
+        cap = store.meta.get("cap", DEFAULT_CAP) if store is not None else DEFAULT_CAP
+    cap = cap or None
     catalog = _catalog(catalog_files) if (catalog_files or store is None) else None
     rows = gather(store, catalog, cap)
     if not rows:

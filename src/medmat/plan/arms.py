@@ -18,7 +18,7 @@ Arm kinds (``--arms``), in the order they are built and written:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from medmat.registry import Registry
 from medmat.mat import Triplet
@@ -27,6 +27,9 @@ from medmat.plan.manifest import Arm, SkippedArm, Source
 from medmat.plan.sampling import Pool, StoreIndex, balanced_order, derive_seed, take_even
 from medmat.records import VQAItem
 
+if TYPE_CHECKING:
+    from medmat.plan.config import PlanConfig
+
 
 class PlanError(ValueError):
     """The plan's constraints cannot be met; the message says what is missing."""
@@ -34,7 +37,7 @@ class PlanError(ValueError):
 
 @dataclass
 class PlanContext:
-    config: "object"  # PlanConfig (kept untyped here to avoid an import cycle)
+    config: "PlanConfig"
     index: StoreIndex
     target: Triplet
     target_subset: str
@@ -206,7 +209,7 @@ def _low_data(ctx: PlanContext) -> None:
     rel = ctx.usable(lambda c: c.related)
     rpools = ctx.pools(rel)
     related_items = [it for p in rpools for it in p.items]
-    for k in ctx.config.ks:
+    for k in ctx.config.low_data_k:
         names = (f"low-data-k{k}", f"low-data-k{k}+related")
         if k > len(order):
             for n in names:

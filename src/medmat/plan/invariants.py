@@ -7,11 +7,13 @@ machine. A CG result is only meaningful if the target never leaked into training
 
 from __future__ import annotations
 
+import os
+
 from medmat.plan.elements import FULL, to_triplet
-from medmat.plan.manifest import Manifest, ManifestError
+from medmat.plan.manifest import Manifest, ManifestError, load_manifest
 from medmat.plan.sampling import StoreIndex
 from medmat.records import VQAItem
-from medmat.store import VQAStore
+from medmat.store import StoreError, VQAStore
 
 # Arm kinds that may train on the target itself (on purpose).
 TARGET_ALLOWED = frozenset({"low-data"})
@@ -86,3 +88,14 @@ def validate_manifest(manifest: Manifest, store: VQAStore) -> None:
     if problems:
         where = manifest.path or "manifest"
         raise ManifestError(f"{where}: {len(problems)} invariant(s) broken:\n  - " + "\n  - ".join(problems))
+
+
+def load_checked(path: str | os.PathLike, store: VQAStore | None = None) -> Manifest:
+    """Load a manifest and check it against ``store`` (default: the store it names)."""
+    manifest = load_manifest(path)
+    try:
+        vqa = store if store is not None else VQAStore(manifest.store_path())
+    except StoreError as e:
+        raise ManifestError(f"{path}: field store: {e}") from None
+    validate_manifest(manifest, vqa)
+    return manifest

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from medmat.config import DEFAULT_CAP
 from medmat.registry import UnknownNameError
 from medmat.io import write_json, write_text
 
@@ -91,7 +92,7 @@ class Manifest(BaseModel):
     target: str
     target_subset: str
     seed: int = 0
-    cap: int | None = 3000
+    cap: int | None = DEFAULT_CAP
     settings: dict[str, Any] = Field(default_factory=dict)  # planner options, for provenance
     arms: list[Arm]
     skipped: list[SkippedArm] = Field(default_factory=list)
@@ -138,11 +139,11 @@ def _format_errors(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_manifest(path: str | os.PathLike, store: Any = None) -> Manifest:
+def load_manifest(path: str | os.PathLike) -> Manifest:
     """Read and validate a manifest (YAML or JSON by extension; anything else tried as YAML).
 
-    With ``store`` (a VQAStore, or True for the store the manifest names) the invariants
-    are checked too (``validate_manifest``), so a stale or edited plan fails before a run.
+    This checks the file alone; ``medmat.plan.invariants.load_checked`` also checks it
+    against the store it names, so a stale or edited plan fails before a run.
     """
     path = Path(path)
     if not path.is_file():
@@ -159,15 +160,6 @@ def load_manifest(path: str | os.PathLike, store: Any = None) -> Manifest:
     except ValidationError as e:
         raise ManifestError(_format_errors(path, e)) from None
     manifest._path = path
-    if store is not None and store is not False:
-        from medmat.plan.invariants import validate_manifest
-        from medmat.store import StoreError, VQAStore
-
-        try:
-            vqa = VQAStore(manifest.store_path()) if store is True else store
-        except StoreError as e:
-            raise ManifestError(f"{path}: field store: {e}") from None
-        validate_manifest(manifest, vqa)
     return manifest
 
 

@@ -12,7 +12,9 @@ from typing import Any, Callable, Iterator, Mapping
 
 from medmat.registry import Registry
 from medmat.records import LabeledRecord, Skip
-from medmat.sources._common import Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath
+from medmat.sources._common import (
+    DatasetEscapesRoot, Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath,
+)
 from medmat.sources.class_folders import read_class_folders
 from medmat.sources.dicom import read_dicom_dataset
 from medmat.sources.medmat_json import read_medmat_json
@@ -56,13 +58,16 @@ def read_dataset(
     reader = READERS.get(str(kind))
     ctx = ReaderContext(dataset_id=dataset_id, data_root=data_root, labels=labels, label_aliases=label_aliases)
     seen: set[str] = set()
-    for item in reader(ctx, layout):
-        if isinstance(item, LabeledRecord):
-            if item.id in seen:
-                yield ctx.skip(item.image, "duplicate-record", f"record id {item.id} already read")
-                continue
-            seen.add(item.id)
-        yield item
+    try:
+        for item in reader(ctx, layout):
+            if isinstance(item, LabeledRecord):
+                if item.id in seen:
+                    yield ctx.skip(item.image, "duplicate-record", f"record id {item.id} already read")
+                    continue
+                seen.add(item.id)
+            yield item
+    except PathEscapesRoot as e:  # a layout path (root, table file): the dataset as a whole is unreadable
+        raise DatasetEscapesRoot(str(e)) from e
 
 
 __all__ = [

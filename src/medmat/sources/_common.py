@@ -9,13 +9,12 @@ deterministic record id.
 from __future__ import annotations
 
 import difflib
-import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from medmat.io import stable_hash
+from medmat.io import PathEscapesRoot, safe_relpath, stable_hash  # noqa: F401 - path helpers re-exported for the readers
 from medmat.mat.vocab import fold
 from medmat.records import LabeledRecord, Skip
 
@@ -36,28 +35,11 @@ class SourceError(ValueError):
     """A raw dataset or layout that cannot be read at all (bad table, bad config)."""
 
 
-class PathEscapesRoot(SourceError):
-    """A path that would leave the data root ('..', absolute, symlink pointing outside)."""
-
-
-def safe_relpath(root: str | os.PathLike, path: str | os.PathLike) -> str:
-    """``path`` (relative to ``root``) as a normalised POSIX path that stays inside ``root``.
-
-    Raw tables and json files are untrusted input: one ``../../etc/passwd`` or a symlink
-    to elsewhere must not make medmat read (and later redistribute) files outside the
-    dataset. Raises :class:`PathEscapesRoot`; readers turn it into Skip('path-escapes-root').
-    """
-    raw = os.fspath(path).replace("\\", "/")
-    if not raw or raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
-        raise PathEscapesRoot(f"{raw!r} is absolute or empty; paths must be relative to the data root")
-    rel = posixpath.normpath(raw)
-    if rel == ".." or rel.startswith("../"):
-        raise PathEscapesRoot(f"{raw!r} leaves the data root")
-    root_real = Path(root).resolve()
-    target = (root_real / rel).resolve()
-    if target != root_real and root_real not in target.parents:
-        raise PathEscapesRoot(f"{raw!r} resolves outside the data root (symlink?) to {target}")
-    return rel
+class DatasetEscapesRoot(SourceError, PathEscapesRoot):
+    """A layout path (data root, table, json file) outside the data root: the whole dataset
+    is unreadable. :func:`safe_relpath` lives in ``medmat.io`` and raises a plain
+    :class:`PathEscapesRoot`; ``read_dataset`` re-raises it as this, so callers that report
+    unreadable datasets (``except SourceError``) keep catching it."""
 
 
 def lget(layout: Any, name: str, default: Any = None) -> Any:

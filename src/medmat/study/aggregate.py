@@ -8,18 +8,14 @@ comparison (each related/unrelated pair weighted equally, like a row of the pape
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from medmat.io import slug
 from medmat.study.config import StudyConfig
 from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict[str, Any]) -> StudyResults:
@@ -31,10 +27,10 @@ def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict
     per_comparison: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for mpath in manifests:
         m = load_manifest(mpath)
-        evals = {arm.name: load_results(run_dir / "evals" / _slug(m.target) / arm.name) for arm in m.arms}
+        evals = {arm.name: load_results(run_dir / "evals" / slug(m.target) / arm.name) for arm in m.arms}
         for arm in m.arms:
             metrics = evals[arm.name].metrics
-            indist_dir = run_dir / "evals" / _slug(m.target) / arm.name / "in-distribution"
+            indist_dir = run_dir / "evals" / slug(m.target) / arm.name / "in-distribution"
             indist = load_results(indist_dir).metrics["overall"]["option"]["accuracy"] if indist_dir.is_dir() else None
             for scorer, b in metrics["overall"].items():
                 rows.append(ResultRow(
@@ -53,7 +49,7 @@ def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict
             partner = m.arm(arm.matched_with)
             for scorer in cfg.eval.scorers:
                 a, b = align_by_item(correct_by_item(evals[arm.name], scorer), correct_by_item(evals[partner.name], scorer))
-                ci = paired_diff_ci(a, b, n_boot=cfg.eval.bootstrap, seed=cfg.seed)
+                ci = paired_diff_ci(a, b, n_boot=cfg.eval.n_boot, seed=cfg.eval.seed)
                 supplies = sorted({e for s in arm.sources for e in s.supplies})
                 gains.append(GainRow(target=m.target, scorer=scorer, related_arm=arm.name, unrelated_arm=partner.name,
                                      direction=arm.direction, shared=supplies, gain=ci.estimate, ci_low=ci.low,
@@ -81,6 +77,6 @@ def _summary(scorer: str, rows: list[ResultRow], gains: list[GainRow], pairs: di
         zs = [zero[g.target] for g in gs if g.target in zero]
         s.mean_zero_shot = float(np.mean(zs)) if zs else None
     if pairs:
-        ci = mean_gain_ci(pairs, n_boot=cfg.eval.bootstrap, seed=cfg.seed)
+        ci = mean_gain_ci(pairs, n_boot=cfg.eval.n_boot, seed=cfg.eval.seed)
         s.mean_gain, s.gain_ci_low, s.gain_ci_high = ci.estimate, ci.low, ci.high
     return s

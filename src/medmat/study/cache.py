@@ -8,21 +8,12 @@ it stopped (the long stages, training, also resume from their own checkpoints).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from medmat.io import read_json, write_json
-
-
-def content_key(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+from medmat.runtime import content_key
 
 
 class StageLog:
@@ -63,34 +54,3 @@ class StageLog:
             write_json(self._path(name), {"name": name, "key": key, "output": output, "seconds": round(secs, 3)})
         self.ran.append(name)
         return output
-
-
-def provenance(config: dict[str, Any]) -> dict[str, Any]:
-    """Versions, git hash and machine facts recorded with every result."""
-    versions = {}
-    for pkg in ("medmat", "torch", "transformers", "peft", "trl", "numpy", "pillow", "pydicom", "nibabel"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return {
-        "config_key": content_key(config),
-        "versions": versions,
-        "git": _git_hash(),
-        "python": platform.python_version(),
-        "machine": f"{platform.system()} {platform.machine()}",
-        "seed": config.get("seed"),
-    }
-
-
-def _git_hash() -> str:
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if out.returncode != 0:
-        return "unknown (not a git checkout)"
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")

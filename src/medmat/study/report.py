@@ -13,6 +13,7 @@ from pathlib import Path
 
 from medmat.io import write_bytes, write_text
 from medmat.study import plots
+from medmat.study.report_config import ReportConfig
 from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
 
 DIRECTION_TITLES = {
@@ -109,12 +110,16 @@ th{background:#f0f3f7}tr:nth-child(even) td{background:#fafafa}.verdict{padding:
 .muted{color:#666;font-size:.85em}"""
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write report.md (+ figures/*.png) and report.html (images inlined) from results.json."""
+def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[str, Path]:
+    """The report stage's operation (``medmat report`` and ``medmat run``): report.md
+    (+ figures/*.png) and report.html (images inlined), drawn only from results.json."""
+    cfg = cfg or ReportConfig()
     run_dir = Path(run_dir)
+    if not (run_dir / "results.json").is_file():
+        raise FileNotFoundError(f"{run_dir} has no results.json (run `medmat run STUDY.yaml` first)")
     results = StudyResults.load(run_dir / "results.json")
-    out = Path(out_dir) if out_dir else run_dir / "report"
-    figs = _figures(results)
+    out = Path(cfg.out) if cfg.out else run_dir / "report"
+    figs = _figures(results) if cfg.figures else []
     md = [f"# Study report: {results.name}", "", results.description, ""]
     hp = [f"<h1>Study report: {html.escape(results.name)}</h1>", f"<p>{html.escape(results.description)}</p>"]
     for s in results.summaries:
@@ -136,9 +141,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
             h = ["target", "arm", "n train", "accuracy", "invalid %"]
             md += ["### Other arms", "", _md_table(h, extra), ""]
             hp += ["<h3>Other arms</h3>", _html_table(h, extra)]
-    md += ["## Figures", ""]
-    hp.append("<h2>Figures</h2>")
-    paths = {}
+    if figs:
+        md += ["## Figures", ""]
+        hp.append("<h2>Figures</h2>")
+    paths: dict[str, Path] = {}
     for key, title, png in figs:
         if png is None:
             continue
@@ -153,5 +159,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
     hp += ["<h2>Provenance</h2>", "<pre class='muted'>" + html.escape("\n".join(f"{k}: {v}" for k, v in sorted(prov.items()))) + "</pre>"]
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>medmat report: {html.escape(results.name)}</title><style>{CSS}</style></head><body>{''.join(hp)}</body></html>"
     write_text(out / "report.md", "\n".join(md))
-    write_text(out / "report.html", page)
-    return {"markdown": out / "report.md", "html": out / "report.html", **paths}
+    if cfg.html:
+        write_text(out / "report.html", page)
+        paths["html"] = out / "report.html"
+    return {"markdown": out / "report.md", **paths}

@@ -1,33 +1,39 @@
-"""`medmat run STUDY.yaml`: data -> store -> plans -> one training per distinct arm -> evals -> results.
+"""``medmat run STUDY.yaml``: a thin sequence of the stages' own operations.
 
-Every stage is keyed by content (StageLog): a re-run with nothing changed does nothing,
-and an interrupted study continues where it stopped (training also resumes from its own
-checkpoints). Arms with identical training sets share one model (all zero-shot arms share
-the untrained model), so a study never trains the same thing twice.
+    build (medmat.build.build) -> plan (medmat.plan.plan_targets)
+      -> per arm: train (medmat.train.train_arm) -> eval (medmat.evaluate.evaluate_arm)
+      -> results.json (aggregate) -> report (medmat.study.report.write_report)
+
+The commands ``medmat build/plan/train/eval/report`` call the same operations, so a
+study arm and the same arm run by hand give the same model and the same predictions.
+What the runner adds is its content-keyed cache (StageLog): a re-run with nothing
+changed does nothing, an interrupted study continues where it stopped, and arms with
+identical training sets share one model (all zero-shot arms share the untrained model).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from medmat.io import sha256_file
-from medmat.study.aggregate import aggregate
-from medmat.study.cache import StageLog, content_key, provenance
+from medmat.io import sha256_file, slug
+from medmat.progress import Reporter, fit_progress
+from medmat.runtime import content_key, is_main_process, provenance, world_size
+from medmat.study.cache import StageLog
 from medmat.study.config import StudyConfig
 
-Say = Callable[[str], None]
+UNTIL = ("build", "plan", "train", "report")
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+@dataclass
+class StudyRun:
+    """What ``run_study`` did: its stage log, and (after the report stage) results and report files."""
 
-
-def _file_keys(paths: list[Path]) -> list[str]:
-    return [sha256_file(p) for p in paths]
+    log: StageLog
+    results: Any = None  # StudyResults
+    report: dict[str, Path] = field(default_factory=dict)
 
 
 def _portable(path: Path | None, run_dir: Path) -> str | None:
@@ -40,199 +46,120 @@ def _portable(path: Path | None, run_dir: Path) -> str | None:
         return str(Path(path).resolve())
 
 
-def prepare_data(cfg: StudyConfig, run_dir: Path, log: StageLog, say: Say) -> tuple[list[Path], Path | None]:
-    """Generate the synthetic benchmark when asked; return (catalog files, data root)."""
-    if cfg.data.synth is None:
-        return [cfg.resolve(c) for c in cfg.data.catalogs], cfg.resolve(cfg.data.data_root)
-    from medmat.synth import SynthConfig, generate
+def build_stage(cfg: StudyConfig, run_dir: Path, log: StageLog, reporter: Reporter) -> Path:
+    from medmat.build import build, input_files
 
-    s = cfg.data.synth
-    out = run_dir / "data" / "synth"
-    synth_cfg = SynthConfig(seed=s.seed, size=s.size, per_label=s.per_label, **s.options)
-
-    def _gen() -> dict[str, Any]:
-        say(f"generating the synthetic MAT benchmark ({s.size}px, {s.per_label} images per label) ...")
-        generate(out, synth_cfg, workers=cfg.data.workers)
-        return {"catalog": str(out / "catalog.yaml")}
-
-    log.run("synth", {"synth": synth_cfg.model_dump(mode="json")}, _gen)
-    return [out / "catalog.yaml"], out / "raw"
-
-
-def build(cfg: StudyConfig, run_dir: Path, log: StageLog, say: Say) -> Path:
-    """Build (or reuse) the VQA store from the catalog files and/or released json."""
-    from medmat.catalog import load_catalog
-    from medmat.pipeline import BuildSettings, build_store
-    from medmat.pipeline.plan import plan_from_catalog
-
-    catalogs, data_root = prepare_data(cfg, run_dir, log, say)
     store_dir = run_dir / "store"
-    d = cfg.data
-    settings = BuildSettings(seed=cfg.seed, cap=d.cap, max_side=d.max_side, workers=d.workers)
-    key = {"catalogs": _file_keys(catalogs), "data_root": _portable(data_root, run_dir), "datasets": d.datasets,
-           "settings": settings.__dict__, "json": _file_keys(cfg.resolve_glob(d.medmat_json))}
-
-    def _build() -> dict[str, Any]:
-        if d.medmat_json:
-            from medmat.pipeline.importer import import_medmat
-
-            say(f"importing {len(d.medmat_json)} released Med-MAT json file(s) ...")
-            import_medmat(cfg.resolve_glob(d.medmat_json), cfg.resolve(d.image_root or "."),
-                          store_dir, load_catalog(catalogs), settings=settings)
-            return {"store": str(store_dir)}
-        cat = load_catalog(catalogs)
-        jobs, subsets, missing = plan_from_catalog(cat, list(d.datasets), not d.datasets, data_root)
-        if missing:
-            say(f"not built (input missing under {data_root}): {', '.join(missing)}")
-        say(f"building the VQA store from {len(jobs)} dataset(s) ...")
-        summary, _ = build_store(jobs, subsets, data_root, store_dir, settings)
-        return {"store": str(store_dir), "items": summary.get("totals", {}).get("items")}
-
-    log.run("build", key, _build)
+    files = input_files(cfg.data, cfg.base_dir)
+    key = {"data": cfg.data.model_dump(mode="json"), "files": [sha256_file(f) for f in files],
+           "data_root": _portable(cfg.resolve(cfg.data.data_root), run_dir)}
+    log.run("build", key, lambda: {"items": build(cfg.data, store_dir, base_dir=cfg.base_dir,
+                                                  work_dir=run_dir / "data" / "synth",
+                                                  reporter=reporter).summary["totals"]["items"]})
     return store_dir
 
 
-def plan(cfg: StudyConfig, store_dir: Path, run_dir: Path, log: StageLog, say: Say) -> list[Path]:
-    from medmat.plan import PlanConfig, load_manifest, plan_target, save_manifest
-    from medmat.plan.study import eligible_targets
+def plan_stage(cfg: StudyConfig, store_dir: Path, run_dir: Path, log: StageLog, reporter: Reporter) -> list[Path]:
+    from medmat.plan import plan_targets
     from medmat.store import VQAStore
 
     store = VQAStore(store_dir)
-    p = cfg.plan
-    pc = PlanConfig(arms=p.arms, directions=p.directions or None, max_per_direction=p.max_per_direction,
-                    cap=p.cap if p.cap is not None else cfg.data.cap, train_size=p.max_train, ks=p.low_data_k,
-                    seed=cfg.seed)
-    targets = list(p.targets) or eligible_targets(store, pc)[0]
-    if not targets:
-        raise ValueError(f"no target in {store_dir} has test items and both related and unrelated subsets")
-    paths = []
-    for target in targets:
-        path = run_dir / "plans" / f"{slug(target)}.json"
 
-        def _plan(target=target, path=path) -> dict[str, Any]:
-            save_manifest(plan_target(store, target, pc, manifest_path=path), path)
-            return {"manifest": str(path)}
+    def _plan() -> dict[str, Any]:
+        outcome = plan_targets(store, cfg.plan, run_dir / "plans", fmt="json", require_all=True)
+        if not outcome.manifests:
+            raise ValueError(f"no target of {store_dir} can be planned: "
+                             + "; ".join(f"{s['target']}: {s['reason']}" for s in outcome.index["skipped"]))
+        return {"manifests": [p.relative_to(run_dir).as_posix() for p in outcome.manifests]}
 
-        log.run(f"plan/{slug(target)}", {"store": store.fingerprint(), "plan": pc.model_dump(mode="json"),
-                                         "target": target}, _plan)
-        load_manifest(path)  # validated on load
-        paths.append(path)
-    say(f"planned {len(paths)} target(s)")
-    return paths
+    out = log.run("plan", {"store": store.fingerprint(), "plan": cfg.plan.model_dump(mode="json")}, _plan)
+    reporter.say(f"planned {len(out['manifests'])} target(s)")
+    return [run_dir / m for m in out["manifests"]]
 
 
-def model_key(cfg: StudyConfig, train_ids: list[str], fingerprint: str) -> str:
-    return content_key({"model": cfg.model.model_dump(mode="json"), "train": cfg.train.model_dump(mode="json"),
-                        "ids": content_key(sorted(train_ids)), "store": fingerprint})
-
-
-def train_and_eval(cfg: StudyConfig, store_dir: Path, manifests: list[Path], run_dir: Path, log: StageLog,
-                   say: Say, progress: Callable[[str], None] | None = None) -> None:
-    from medmat.evaluate import evaluate, write_results
-    from medmat.models import discover_backbones
+def train_and_eval(cfg: StudyConfig, manifests: list[Path], run_dir: Path, log: StageLog, reporter: Reporter) -> None:
     from medmat.plan import load_manifest
-    from medmat.store import VQAStore
+    from medmat.train import train_arm, train_key
 
-    BACKBONES = discover_backbones()
-    store = VQAStore(store_dir)
-    by_id = store.by_id()
-    cls = BACKBONES.get(cfg.model.backbone)
-    fp = store.fingerprint()
-    for mpath in manifests:
-        manifest = load_manifest(mpath)
-        for arm in manifest.arms:
-            mkey = model_key(cfg, arm.train, fp)
-            ckpt = run_dir / "models" / mkey
+    model = cfg.model_resolved()
+    loaded = [(m, load_manifest(m)) for m in manifests]
+    with reporter.task("arms trained + evaluated", total=sum(len(m.arms) for _, m in loaded)) as arms_done:
+        for mpath, manifest in loaded:
+            for arm in manifest.arms:
+                key = train_key(manifest.store_fingerprint, arm.train, model, cfg.train)
+                ckpt = run_dir / "models" / key
+                name = f"{manifest.target} / {arm.name}"
 
-            def _train(arm=arm, ckpt=ckpt) -> dict[str, Any]:
-                base = cfg.resolve(cfg.model.path) if cfg.model.path else None
-                # a fresh (randomly initialised) model takes the study seed; a pretrained one has weights
-                opts = {"seed": cfg.seed, **cfg.model.options} if base is None else dict(cfg.model.options)
-                model = cls.load(base, **opts)
-                if not arm.train:
-                    say(f"{manifest.target} / {arm.name}: zero-shot, no training")
-                    model.save(ckpt)
-                    return {"checkpoint": str(ckpt), "trained": False}
-                say(f"{manifest.target} / {arm.name}: training on {len(arm.train)} items ...")
-                facts = model.fit([by_id[i] for i in arm.train], store.root, ckpt, cfg.train)  # saves to ckpt
-                return {"checkpoint": str(ckpt), "trained": True, **{k: v for k, v in (facts or {}).items()
-                                                                     if isinstance(v, (int, float, str))}}
+                def _train(arm=arm, ckpt=ckpt, name=name) -> dict[str, Any]:
+                    if not arm.train:
+                        reporter.say(f"{name}: zero-shot, no training")
+                        return train_arm(mpath, arm.name, model, cfg.train, ckpt).model_dump(mode="json")
+                    reporter.say(f"{name}: training on {len(arm.train)} items ...")
+                    with reporter.task(f"training {arm.name}") as task:
+                        per_step = cfg.train.batch_size * cfg.train.grad_accum * world_size()
+                        rec = train_arm(mpath, arm.name, model, cfg.train, ckpt, [fit_progress(task, per_step)])
+                    return rec.model_dump(mode="json")
 
-            log.run(f"train/{mkey}", {"model": mkey}, _train)
-            out = run_dir / "evals" / slug(manifest.target) / arm.name
-            jobs = [(f"eval/{slug(manifest.target)}/{arm.name}", out, [by_id[i] for i in arm.test], cfg.eval.scorers),
-                    # the same model on test items of the subsets it trained on: what it learned where it was trained
-                    (f"eval/{slug(manifest.target)}/{arm.name}/in-distribution", out / "in-distribution",
-                     _in_distribution_items(store, arm, manifest.target_subset, cfg.seed), ["option"])]
-            for name, where, items, scorers in jobs:
-                if not items or not is_main_process():  # under accelerate, rank 0 evaluates
-                    continue
-
-                def _eval(ckpt=ckpt, where=where, items=items, scorers=scorers) -> dict[str, Any]:
-                    e = cfg.eval
-                    res = evaluate(cls.load(ckpt, **cfg.model.options), items, store.root, scorers=scorers,
-                                   circular=e.circular, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
-                                   seed=cfg.seed, n_boot=e.bootstrap)
-                    write_results(res, where)
-                    return {"results": str(where), "n": len(items)}
-
-                log.run(name, {"model": mkey, "test": content_key([it.item_id for it in items]),
-                               "scorers": scorers, "eval": cfg.eval.model_dump(mode="json")}, _eval)
-            if progress:
-                progress(arm.name)
+                log.run(f"train/{key}", {"train": key}, _train)
+                if is_main_process():  # under accelerate, every rank trains and rank 0 evaluates
+                    evaluate_stage(cfg, mpath, manifest, arm.name, ckpt, key, run_dir, log, reporter)
+                arms_done.advance()
 
 
-IN_DISTRIBUTION_MAX = 200
+def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt: Path, key: str, run_dir: Path,
+                   log: StageLog, reporter: Reporter) -> None:
+    """The arm's model on the target's test items (every scorer), and on the test items of
+    the subsets it trained on (option scorer): what it learned where it was trained."""
+    from medmat.evaluate import arm_items, evaluate_arm, in_distribution_items
+
+    model = cfg.model_resolved()
+    out = run_dir / "evals" / slug(manifest.target) / arm
+    target = arm_items(mpath, arm)
+    within = in_distribution_items(mpath, arm, cfg.eval.in_distribution, cfg.eval.seed)
+    option_only = cfg.eval.model_copy(update={"scorers": ["option"]})
+    for suffix, what, where, ecfg in (("", target, out, cfg.eval),
+                                      ("/in-distribution", within, out / "in-distribution", option_only)):
+        if not what.items:
+            continue
+
+        def _eval(what=what, where=where, ecfg=ecfg) -> dict[str, Any]:
+            evaluate_arm(what, model, ckpt, ecfg, where, reporter=reporter)
+            return {"results": where.relative_to(run_dir).as_posix(), "n": len(what.items)}
+
+        log.run(f"eval/{slug(manifest.target)}/{arm}{suffix}",
+                {"model": key, "items": content_key(sorted(it.item_id for it in what.items)),
+                 "eval": ecfg.model_dump(mode="json")}, _eval)
 
 
-def _in_distribution_items(store: Any, arm: Any, target_subset: str, seed: int) -> list:
-    """Test items of the subsets an arm trained on (at most IN_DISTRIBUTION_MAX, label-balanced):
-    what the model learned where it was trained, to set beside what it does on the unseen target."""
-    from medmat.store import cap_balanced
-
-    pool = [it for sid in arm.train_subsets if sid != target_subset for it in store.items(sid, "test")]
-    return cap_balanced(pool, IN_DISTRIBUTION_MAX, seed) if arm.train else []
-
-
-def n_arms(manifests: list[Path]) -> int:
-    from medmat.plan import load_manifest
-
-    return sum(len(load_manifest(p).arms) for p in manifests)
-
-
-UNTIL = ("build", "plan", "train", "report")
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def run_study(cfg: StudyConfig, run_dir: str | Path, say: Say = lambda s: None,
-              arm_progress: Callable[[int], Callable[[str], None]] | None = None, until: str = "report"):
-    """Run the stages of a study into ``run_dir`` up to ``until``; returns (StudyResults | None, StageLog).
+def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None = None,
+              until: str = "report") -> StudyRun:
+    """Run the stages of a study into ``run_dir`` up to ``until``.
 
     Under ``accelerate launch`` (WORLD_SIZE > 1) every rank trains together, but the data
     and plan stages must already be done (``medmat run STUDY --until plan`` once, in one
     process) and only rank 0 evaluates and writes results.
     """
+    from medmat.study.aggregate import aggregate
+    from medmat.study.report import write_report
+
     if until not in UNTIL:
         raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
+    reporter = reporter or Reporter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     log = StageLog(run_dir, write=is_main_process())
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        log.require_cached = ("synth", "build", "plan/")
-    store_dir = build(cfg, run_dir, log, say)
+    if world_size() > 1:
+        log.require_cached = ("build", "plan")
+    store_dir = build_stage(cfg, run_dir, log, reporter)
     if until == "build":
-        return None, log
-    manifests = plan(cfg, store_dir, run_dir, log, say)
+        return StudyRun(log)
+    manifests = plan_stage(cfg, store_dir, run_dir, log, reporter)
     if until == "plan":
-        return None, log
-    tick = arm_progress(n_arms(manifests)) if arm_progress else None
-    train_and_eval(cfg, store_dir, manifests, run_dir, log, say, tick)
+        return StudyRun(log)
+    train_and_eval(cfg, manifests, run_dir, log, reporter)
     if until == "train" or not is_main_process():
-        return None, log
+        return StudyRun(log)
     results = aggregate(cfg, run_dir, manifests, provenance(cfg.model_dump(mode="json")))
     secs: dict[str, float] = {}
     for name, v in log.seconds.items():
@@ -240,4 +167,5 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, say: Say = lambda s: None,
         secs[f"{kind}_s"] = round(secs.get(f"{kind}_s", 0.0) + v, 1)
     results.timings = {"total_s": round(time.perf_counter() - t0, 1), **secs}
     results.save(run_dir / "results.json")
-    return results, log
+    report = write_report(run_dir, cfg.report)
+    return StudyRun(log, results, report)

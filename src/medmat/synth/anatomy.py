@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from medmat.registry import Registry
-from medmat.synth.grids import band, ellipse
+from medmat.synth.grids import Grid, band, ellipse
+from medmat.synth.latent import Pose
 
 
 @dataclass
@@ -28,6 +29,19 @@ class Anatomy:
 
 AreaFn = Callable[[np.ndarray, np.ndarray, float], Anatomy]
 AREAS: Registry[AreaFn] = Registry("synthetic area")
+
+
+def organ_frame(area: str, pose: Pose, g: Grid) -> Anatomy:
+    """The area's tissue/organ/bone maps under the organ pose, on grid ``g``.
+
+    Here, not in ``render``: findings need the organ mask to place lesions, and the
+    renderer needs findings to draw them, so the shared geometry sits below both.
+    """
+    c, s = np.cos(pose.angle), np.sin(pose.angle)
+    x, y = g.X - pose.dx, g.Y - pose.dy
+    u = (c * x + s * y) / pose.scale
+    v = (-s * x + c * y) / pose.scale
+    return AREAS.get(area)(u.astype(np.float32), v.astype(np.float32), g.edge / pose.scale)
 
 
 def _soft_and(*masks: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from medmat.registry import Registry
+from medmat.synth.anatomy import organ_frame
 from medmat.synth.grids import Grid, grid
 from medmat.synth.latent import Latent, Lesion, Pose, Quality
 
@@ -83,8 +84,6 @@ class Placer:
 
     def _prepare(self) -> None:
         """Build the organ mask on first use: images without findings never pay for it."""
-        from medmat.synth.render import organ_frame  # local: render imports this module
-
         anatomy = organ_frame(self.area, self.pose, self.g)
         self.mask = (anatomy.organ > 0.5) & (self.g.R < VISIBLE_RADIUS)
         self.ys, self.xs = np.nonzero(self.mask)

@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from medmat.synth.anatomy import AREAS, Anatomy
+from medmat.synth.anatomy import organ_frame
 from medmat.synth.findings import draw_lesion
 from medmat.synth.grids import Grid, grid
-from medmat.synth.latent import Latent, Pose
+from medmat.synth.latent import Latent
 from medmat.synth.styles import MODALITIES
 
-
-def organ_frame(area: str, pose: Pose, g: Grid) -> Anatomy:
-    """The area's tissue/organ/bone maps under the organ pose, on grid ``g``."""
-    c, s = np.cos(pose.angle), np.sin(pose.angle)
-    x, y = g.X - pose.dx, g.Y - pose.dy
-    u = (c * x + s * y) / pose.scale
-    v = (-s * x + c * y) / pose.scale
-    return AREAS.get(area)(u.astype(np.float32), v.astype(np.float32), g.edge / pose.scale)
+__all__ = ["organ_frame", "render", "render_float"]  # organ_frame: moved to anatomy, kept here
 
 
 def render_float(latent: Latent, size: int) -> np.ndarray:

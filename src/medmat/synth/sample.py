@@ -7,12 +7,11 @@ output does not depend on iteration order or worker count.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from medmat.io import stable_hash
+from medmat.io import slug, stable_hash
 from medmat.mat import Triplet
 from medmat.synth.design import Design, TaskDef, load_design
 from medmat.synth.findings import FINDINGS, Placer
@@ -27,10 +26,6 @@ class Job:
     task_key: str
     label: str
     index: int
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def dataset_id(triplet: Triplet, design: Design | None = None) -> str:

@@ -1,9 +1,11 @@
-"""Training entry shared by every backbone: config precedence and ``train_arm`` (``medmat train``)."""
+"""The train stage: ``train_arm`` (``medmat train`` and ``medmat run``) and its config file."""
 
-from medmat.train.config import TrainConfigError, TrainSpec, load_train_spec, parse_assignments
-from medmat.train.run import TRAIN_JSON, TrainError, ensure_backbones, train_arm
+from medmat.config import parse_assignments
+from medmat.models.base import ModelConfig, TrainConfig
+from medmat.train.config import TrainConfigError, TrainSpec, load_train_spec
+from medmat.train.run import TRAIN_JSON, TrainError, TrainRecord, train_arm, train_key
 
 __all__ = [
-    "TRAIN_JSON", "TrainConfigError", "TrainError", "TrainSpec", "ensure_backbones", "load_train_spec",
-    "parse_assignments", "train_arm",
+    "ModelConfig", "TRAIN_JSON", "TrainConfig", "TrainConfigError", "TrainError", "TrainRecord", "TrainSpec",
+    "load_train_spec", "parse_assignments", "train_arm", "train_key",
 ]

@@ -1,8 +1,6 @@
-"""Training configuration: defaults < YAML file < command-line flags (TRL's precedence).
-
-A train YAML holds ``TrainConfig`` fields at the top level, HF- or backbone-specific
-settings under ``extra``, and the backbone's load options (image resolution, dtype ...)
-under ``load_options``:
+"""The train config file of ``medmat train --config FILE``: TrainConfig fields at the top
+level, backbone-specific settings under ``extra`` and the backbone's load options (image
+resolution, dtype ...) under ``load_options``:
 
     seed: 0
     max_steps: 500
@@ -11,7 +9,8 @@ under ``load_options``:
     extra: {lora_r: 16, gradient_checkpointing: true}
     load_options: {max_pixels: 200704}
 
-Unknown keys are errors (a typo must not silently fall back to a default).
+Layers merge in ``medmat.config.resolve_config`` (defaults < file < flags); unknown keys
+are errors.
 """
 
 from __future__ import annotations
@@ -19,63 +18,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from medmat.config import ConfigError, StrictConfig, read_yaml_mapping, resolve_config
 from medmat.models.base import TrainConfig
 
+TrainConfigError = ConfigError
 
-class TrainSpec(BaseModel):
-    """Everything ``medmat train`` needs beyond the manifest and the backbone name."""
 
-    model_config = ConfigDict(extra="forbid")
+class TrainSpec(StrictConfig):
+    """A train config file read: the hyper-parameters and the backbone's load options."""
+
     config: TrainConfig = Field(default_factory=TrainConfig)
     load_options: dict[str, Any] = Field(default_factory=dict)
 
 
-class TrainConfigError(ValueError):
-    pass
-
-
-def parse_assignments(pairs: list[str] | None, what: str) -> dict[str, Any]:
-    """``["lora_r=8", "bf16=false"]`` -> ``{"lora_r": 8, "bf16": False}`` (values read as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise TrainConfigError(f"{what} {pair!r} is not KEY=VALUE (write key=value)")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
-
-
 def load_train_spec(path: Path | None = None, overrides: dict[str, Any] | None = None,
                     extra: dict[str, Any] | None = None, load_options: dict[str, Any] | None = None) -> TrainSpec:
-    """Merge defaults, the YAML file at ``path`` and the flags; validate once at the end.
-
-    ``overrides`` are TrainConfig fields given on the command line (None values are
-    flags left unset and do not override); ``extra`` and ``load_options`` are merged key
-    by key over the file's.
-    """
-    data: dict[str, Any] = {}
-    if path is not None:
-        if not Path(path).is_file():
-            raise TrainConfigError(f"{path}: no such train config file")
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise TrainConfigError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"{path}: a train config is a mapping of settings")
-    data = dict(data)
+    """defaults < the file at ``path`` < flags (``overrides``: TrainConfig fields, None = unset;
+    ``extra`` and ``load_options`` merge key by key over the file's)."""
+    data = read_yaml_mapping(path, "train config") if path is not None else {}
     file_load = data.pop("load_options", None) or {}
-    cfg = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    cfg["extra"] = {**(cfg.get("extra") or {}), **(extra or {})}
-    try:
-        return TrainSpec(config=TrainConfig(**cfg), load_options={**file_load, **(load_options or {})})
-    except ValidationError as e:
-        where = f"{path}: " if path else ""
-        msgs = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}" for err in e.errors())
-        raise TrainConfigError(f"{where}{msgs}") from None
+    flags = {**(overrides or {}), "extra": extra or None}
+    config = resolve_config(TrainConfig, data=data, flags=flags, where=str(path) if path else "")
+    return TrainSpec(config=config, load_options={**file_load, **(load_options or {})})

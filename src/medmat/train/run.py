@@ -1,26 +1,27 @@
-"""Train one arm of a manifest with any registered backbone (what ``medmat train`` runs).
+"""The train stage's one operation, :func:`train_arm` (``medmat train`` and ``medmat run``).
 
-The manifest fully determines the data (arm.train item ids in the store it names); the
-train spec determines the optimisation. The result folder holds the backbone's own
-files and ``train.json``: config, seeds, steps, loss, seconds, versions. Rerunning the
-same command resumes an interrupted run (the backbone's ``fit`` continues from its last
-checkpoint) and returns at once when the run is complete.
+The manifest fully determines the data (the arm's train item ids in the store it names);
+the :class:`TrainConfig` determines the optimisation and the :class:`ModelConfig` the
+model. The result folder holds the backbone's own files and ``train.json`` (a
+:class:`TrainRecord`). A training request is identified by its content (store, item ids,
+model, settings), not by file or arm names: rerunning it resumes an interrupted run (the
+backbone's ``fit`` continues from its last checkpoint) and returns at once when complete,
+and two arms with the same training set may share one folder.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Sequence
 
-from medmat.io import read_json, sha256_file, stable_hash, write_json
-from medmat.models.base import BACKBONES, Backbone
+from pydantic import BaseModel, ConfigDict, Field
+
+from medmat.io import read_json, write_json
+from medmat.models import BACKBONES, open_backbone
+from medmat.models.base import FitCallback, ModelConfig, TrainConfig
+from medmat.runtime import content_key, git_hash, is_main_process, versions
 from medmat.store import VQAStore
-from medmat.train.config import TrainSpec
 
 TRAIN_JSON = "train.json"
 
@@ -29,49 +30,51 @@ class TrainError(ValueError):
     pass
 
 
-def is_main_process() -> bool:
-    """Only one process of an `accelerate launch` run writes train.json."""
-    return int(os.environ.get("RANK", "0")) == 0
+class TrainRecord(BaseModel):
+    """``train.json``: what was trained, how, and what came of it."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: str  # running | complete
+    request: str  # content key of the request: same key, same model
+    compat: str  # the key without the run length: runs that may continue each other
+    manifest: str
+    arm: str
+    arm_kind: str
+    out_dir: str
+    backbone: str
+    model: str | None
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    config: TrainConfig
+    n_train: int
+    store_fingerprint: str
+    manifest_seed: int
+    versions: dict[str, str] = Field(default_factory=dict)
+    git: str | None = None
+    zero_shot: bool = False
+    steps: int | None = None
+    final_loss: float | None = None
+    seconds: float | None = None
+    result: dict[str, Any] | None = None  # the backbone's FitResult
+    already_complete: bool = Field(False, exclude=True)
 
 
-def ensure_backbones() -> list[str]:
-    """Every registered backbone name (see medmat.models.discover_backbones)."""
-    from medmat.models import discover_backbones
-
-    return discover_backbones().names()
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("medmat", "torch", "transformers", "peft", "trl", "accelerate", "datasets"):
-        try:
-            out[name] = str(importlib.import_module(name).__version__)
-        except ImportError:
-            continue
-    return out
+def train_key(store_fingerprint: str, train_ids: Sequence[str], model: ModelConfig, config: TrainConfig) -> str:
+    """Identity of a training request; equal keys train identical models."""
+    return content_key({"store": store_fingerprint, "ids": content_key(sorted(train_ids)),
+                        "model": model.model_dump(mode="json"), "train": config.model_dump(mode="json")})
 
 
-def git_hash() -> str | None:
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                           cwd=Path(__file__).parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return r.stdout.strip() or None if r.returncode == 0 else None
+def _lengthless(config: TrainConfig) -> TrainConfig:
+    return config.model_copy(update={"max_steps": None, "epochs": 0.0})
 
 
-def request_key(manifest_sha: str, arm: str, backbone: str, model: str | None, spec: TrainSpec) -> str:
-    """Identity of a training request: a rerun with the same key may resume or reuse it."""
-    return stable_hash(manifest_sha, arm, backbone, model or "", spec.model_dump_json())
-
-
-def train_arm(manifest_path: Path, arm_name: str, backbone_name: str, out_dir: Path, spec: TrainSpec,
-              model_path: Path | None = None, on_step: Callable[[int, int, float | None], None] | None = None,
-              ) -> dict[str, Any]:
-    """Train ``arm_name`` of the manifest with ``backbone_name``; write ``out_dir/train.json``."""
+def train_arm(manifest_path: str | Path, arm_name: str, model: ModelConfig, config: TrainConfig,
+              out_dir: str | Path, callbacks: Sequence[FitCallback] = ()) -> TrainRecord:
+    """Train ``arm_name`` of the manifest (a zero-shot arm saves the untrained model)."""
     from medmat.plan import load_manifest
 
-    ensure_backbones()
+    BACKBONES.get(model.backbone)  # an unknown name fails here, with did-you-mean
+    manifest_path = Path(manifest_path)
     manifest = load_manifest(manifest_path)
     arm = manifest.arm(arm_name)
     store = VQAStore(manifest.store_path(manifest_path))
@@ -86,45 +89,37 @@ def train_arm(manifest_path: Path, arm_name: str, backbone_name: str, out_dir: P
                          f"(first: {', '.join(missing[:3])})")
     items = [by_id[i] for i in arm.train]
     out_dir = Path(out_dir)
-    key = request_key(sha256_file(manifest_path), arm_name, backbone_name,
-                      str(model_path) if model_path else None, spec)
-    # Runs that differ only in length may continue each other; anything else may not.
-    lengthless = spec.model_copy(update={"config": spec.config.model_copy(update={"max_steps": None, "epochs": 0})})
-    compat = request_key(sha256_file(manifest_path), arm_name, backbone_name,
-                         str(model_path) if model_path else None, lengthless)
+    key = train_key(fp, arm.train, model, config)
+    compat = train_key(fp, arm.train, model, _lengthless(config))
     done = out_dir / TRAIN_JSON
     if done.is_file():
         prev = read_json(done)
         if prev.get("request") == key and prev.get("status") == "complete":
-            return {**prev, "already_complete": True}
-        if prev.get("compat") not in (None, compat) and any((out_dir / "checkpoints").glob("checkpoint-*")):
-            raise TrainError(f"{out_dir} holds checkpoints of a different run (other manifest, arm, model or "
+            return TrainRecord.model_validate(prev).model_copy(update={"already_complete": True})
+        if prev.get("compat") not in (None, compat) and any((out_dir / "checkpoints").glob("*")):
+            raise TrainError(f"{out_dir} holds checkpoints of a different run (other store, items, model or "
                              "settings); use another --out or delete it")
-    cls = BACKBONES.get(backbone_name)
-    backbone: Backbone = cls.load(model_path, **spec.load_options)
-    if on_step is not None and hasattr(backbone, "on_step"):
-        backbone.on_step = on_step  # type: ignore[attr-defined]
-    record: dict[str, Any] = {
-        "status": "running", "request": key, "compat": compat, "manifest": str(manifest_path), "arm": arm_name, "out_dir": str(out_dir),
-        "arm_kind": arm.kind, "backbone": backbone_name, "model": str(model_path) if model_path else None,
-        "n_train": len(items), "config": spec.config.model_dump(), "load_options": spec.load_options,
-        "seed": spec.config.seed, "manifest_seed": manifest.seed, "store_fingerprint": fp,
-        "versions": versions(), "git": git_hash(),
-    }
+    backbone = open_backbone(model, seed=config.seed)
+    record = TrainRecord(
+        status="running", request=key, compat=compat, manifest=str(manifest_path), arm=arm_name, arm_kind=arm.kind,
+        out_dir=str(out_dir), backbone=model.backbone, model=model.path, model_options=dict(model.options),
+        config=config, n_train=len(items), store_fingerprint=fp, manifest_seed=manifest.seed,
+        versions=versions(), git=git_hash(), zero_shot=not items,
+    )
     if is_main_process():
-        write_json(done, record)
+        write_json(done, record.model_dump(mode="json"))
     t0 = time.perf_counter()
     if not items:
         out_dir.mkdir(parents=True, exist_ok=True)
         if is_main_process():
             backbone.save(out_dir)
-        facts: dict[str, Any] = {"steps": 0, "loss": None, "zero_shot": True,
-                                 "note": "no training items (zero-shot arm): the untrained model was saved"}
+        record = record.model_copy(update={"status": "complete", "steps": 0,
+                                           "seconds": round(time.perf_counter() - t0, 3)})
     else:
-        facts = backbone.fit(items, store.root, out_dir, spec.config)
-    loss = facts.get("loss", facts.get("final_loss"))  # backbones name their last loss either way
-    record.update(status="complete", steps=facts.get("steps"), loss=loss,
-                  seconds=round(time.perf_counter() - t0, 3), facts=facts)
+        result = backbone.fit(items, store.root, out_dir, config, callbacks)
+        record = record.model_copy(update={
+            "status": "complete", "steps": result.steps, "final_loss": result.final_loss,
+            "seconds": round(time.perf_counter() - t0, 3), "result": result.to_dict()})
     if is_main_process():
-        write_json(done, record)
+        write_json(done, record.model_dump(mode="json"))
     return record

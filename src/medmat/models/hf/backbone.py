@@ -1,4 +1,4 @@
-"""The Hugging Face VLM backbone: one class, specialised per family through the registry.
+"""The Hugging Face VLM backbone: one class, specialised per family (one subclass each).
 
 ``BACKBONES.get("qwen2-vl").load(path)`` loads any local HF checkpoint of that family
 (``AutoModelForImageTextToText`` + ``AutoProcessor``) or a folder written by ``save``
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from medmat.io import read_json, write_json
-from medmat.models.base import BACKBONES, Backbone, TrainConfig
+from medmat.models.base import Backbone, FitCallback, FitResult, TrainConfig
 from medmat.models.hf.families import FAMILIES, Family, family_for_model_type
 from medmat.records import VQAItem
 
@@ -63,14 +63,14 @@ class HFBackbone(Backbone):
         # Image-resolution limits, passed on every processor call (not saved with the model).
         self.image_kwargs = self.family.pixel_kwargs(options.min_pixels, options.max_pixels,
                                                      getattr(processor.image_processor, "size", None))
-        self.on_step: Callable[[int, int, float | None], None] | None = None  # training progress hook
         if not has_generation_markers(getattr(processor, "chat_template", None)):
             # Shipped templates often lack {% generation %}: the label mask needs it.
             processor.chat_template = self.family.chat_template
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path | None, **kwargs: Any) -> "HFBackbone":
+    def load(cls, path: Path | None, *, seed: int = 0, **kwargs: Any) -> "HFBackbone":
+        """``seed`` is unused: an HF backbone always loads weights from a folder."""
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -153,10 +153,17 @@ class HFBackbone(Backbone):
                                          "base_saved": bool(is_peft and save_base)})
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig) -> dict[str, Any]:
-        from medmat.models.hf.training import fit
+    def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
+            callbacks: Sequence[FitCallback] = ()) -> FitResult:
+        from transformers import set_seed
 
-        return fit(self, train, Path(store_root), Path(out_dir), cfg)
+        from medmat.models.hf.training import HFTrainOptions, prepare_model, run_sft
+
+        opts = HFTrainOptions(**cfg.extra)
+        set_seed(cfg.seed)  # before LoRA initialises its weights
+        self.model = prepare_model(self.model, self.family, cfg.method, opts)
+        self.method = cfg.method
+        return run_sft(self, train, Path(store_root), Path(out_dir), cfg, opts, callbacks)
 
     # -- inference --------------------------------------------------------------------
     @property
@@ -222,13 +229,13 @@ def _dtype(name: str, device: str) -> Any:
     return getattr(torch, name)
 
 
-def _register_families() -> None:
+def _family_classes() -> None:
+    """One module-level subclass per family (``medmat.models.BACKBONES`` names them lazily)."""
     for fam_name, fam in FAMILIES.items():
-        cls = type(f"HFBackbone_{fam_name.replace('-', '_').replace('.', '_')}", (HFBackbone,),
-                   {"name": fam_name, "family": fam, "__doc__": f"HF backbone of the {fam_name} family."})
-        if fam_name not in BACKBONES:
-            BACKBONES.add(fam_name, cls)
+        globals()[fam.backbone_class] = type(fam.backbone_class, (HFBackbone,), {
+            "name": fam_name, "family": fam, "__module__": __name__,
+            "__doc__": f"HF backbone of the {fam_name} family."})
 
 
-_register_families()
+_family_classes()
 

@@ -17,6 +17,7 @@ This module imports nothing heavy: the CLI and registry listing stay fast.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -104,6 +105,11 @@ class Family:
     lora_extra: tuple[str, ...] = ()  # other language-model module names LoRA may adapt
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backbone_class(self) -> str:
+        """Name of this family's Backbone class in ``medmat.models.hf.backbone``."""
+        return "HFBackbone_" + re.sub(r"\W", "_", self.name)
 
     def lora_target_regex(self) -> str:
         """peft ``target_modules`` regex (full match): language model attention + MLP only."""

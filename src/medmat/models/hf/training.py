@@ -19,15 +19,12 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medmat.models.base import TrainConfig
+from medmat.models.base import FitCallback, FitResult, TrainConfig
 from medmat.records import VQAItem
-
-if TYPE_CHECKING:
-    from medmat.models.hf.backbone import HFBackbone
 
 CHECKPOINTS = "checkpoints"
 
@@ -68,12 +65,10 @@ def _bf16(requested: bool | None) -> bool:
     return capable if requested is None else requested
 
 
-def prepare_model(backbone: "HFBackbone", cfg: TrainConfig, opts: HFTrainOptions) -> Any:
+def prepare_model(model: Any, family: Any, method: str, opts: HFTrainOptions) -> Any:
     """Wrap with LoRA or unfreeze for full fine-tuning; the vision tower stays frozen by default."""
-    model = backbone.model
-    fam = backbone.family
-    vision = re.compile(fam.vision_regex)
-    if cfg.method == "lora":
+    vision = re.compile(family.vision_regex)
+    if method == "lora":
         if hasattr(model, "peft_config"):  # an adapter loaded for more training
             for n, p in model.named_parameters():
                 p.requires_grad = "lora_" in n or "modules_to_save" in n
@@ -82,7 +77,7 @@ def prepare_model(backbone: "HFBackbone", cfg: TrainConfig, opts: HFTrainOptions
 
         lcfg = LoraConfig(
             r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=opts.lora_dropout,
-            target_modules=fam.lora_target_regex(), modules_to_save=["lm_head"] if opts.train_lm_head else None,
+            target_modules=family.lora_target_regex(), modules_to_save=["lm_head"] if opts.train_lm_head else None,
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lcfg)
@@ -91,8 +86,8 @@ def prepare_model(backbone: "HFBackbone", cfg: TrainConfig, opts: HFTrainOptions
                 if vision.search(n):
                     p.requires_grad = True
         return model
-    if cfg.method != "full":
-        raise ValueError(f"unknown training method {cfg.method!r}: use 'lora' or 'full'")
+    if method != "full":
+        raise ValueError(f"unknown training method {method!r}: use 'lora' or 'full'")
     if hasattr(model, "peft_config"):
         raise ValueError("this backbone holds a LoRA adapter; full fine-tuning needs a plain model folder")
     for n, p in model.named_parameters():
@@ -121,23 +116,17 @@ def last_checkpoint(out_dir: Path) -> Path | None:
     return Path(last) if last else None
 
 
-def fit(backbone: "HFBackbone", train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
-        callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Train, save the result (adapter or full model + processor) to ``out_dir``, return facts."""
+def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
+            opts: HFTrainOptions, callbacks: Sequence[FitCallback] = ()) -> FitResult:
+    """Train ``backbone.model`` (already prepared by :func:`prepare_model`) with TRL's SFTTrainer,
+    save the result (adapter or full model + processor) to ``out_dir``."""
     import torch
-    from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
     from medmat.models.hf.chat import TrainCollator
 
-    opts = HFTrainOptions(**cfg.extra)
-    if not 0.0 <= cfg.warmup_ratio < 1.0:
-        raise ValueError(f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
-    set_seed(cfg.seed)
     use_bf16 = _bf16(opts.bf16)
-    model = prepare_model(backbone, cfg, opts)
-    backbone.model = model
-    backbone.method = cfg.method
+    model = backbone.model
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -154,17 +143,16 @@ def fit(backbone: "HFBackbone", train: Sequence[VQAItem], store_root: Path, out_
         remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
         dataloader_num_workers=opts.dataloader_num_workers, disable_tqdm=True,
     )
-    kw = backbone.image_kwargs
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_dataset(train),
-        data_collator=TrainCollator(backbone.processor, store_root, kw), processing_class=backbone.processor,
-        callbacks=list(callbacks),
+        data_collator=TrainCollator(backbone.processor, store_root, backbone.image_kwargs),
+        processing_class=backbone.processor,
     )
     from transformers.trainer_callback import PrinterCallback
 
-    trainer.remove_callback(PrinterCallback)  # the log goes to train.json / the CLI bar, not stdout
-    if backbone.on_step is not None:
-        trainer.add_callback(_StepReporter(backbone.on_step))
+    trainer.remove_callback(PrinterCallback)  # the log goes to train.json / the progress bar, not stdout
+    for cb in callbacks:
+        trainer.add_callback(_StepReporter(cb))
     resume = last_checkpoint(out_dir)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -174,27 +162,33 @@ def fit(backbone: "HFBackbone", train: Sequence[VQAItem], store_root: Path, out_
     if trainer.is_world_process_zero():
         backbone.save_extras(out_dir, save_base=opts.save_base)
     trainer.accelerator.wait_for_everyone()
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    return {
-        "steps": int(trainer.state.global_step), "max_steps": int(trainer.state.max_steps),
-        "loss": losses[-1][1] if losses else None, "first_loss": losses[0][1] if losses else None,
-        "losses": losses, "train_loss": float(result.training_loss), "seconds": round(seconds, 3),
-        "resumed_from": resume.name if resume else None, "bf16": use_bf16, "n_train": len(train),
-        "method": cfg.method, "options": opts.model_dump(), "params": n_params, "trainable_params": n_trainable,
-        "family": backbone.family.name,
-    }
+    losses = [[int(h["step"]), float(h["loss"])] for h in trainer.state.log_history if "loss" in h]
+    start = int(resume.name.rsplit("-", 1)[-1]) if resume else None
+    steps = int(trainer.state.global_step)
+    trained = steps - (start or 0)
+    items_per_step = cfg.batch_size * cfg.grad_accum * trainer.accelerator.num_processes
+    return FitResult(
+        steps=steps, total_steps=int(trainer.state.max_steps), n_train=len(train), seconds=round(seconds, 3),
+        resumed_from=start, first_loss=losses[0][1] if losses else None, final_loss=FitResult.tail_mean(losses),
+        items_per_s=round(trained * items_per_step / seconds, 2) if seconds > 0 and trained else None,
+        losses=losses,
+        details={"train_loss": float(result.training_loss), "bf16": use_bf16, "method": cfg.method,
+                 "options": opts.model_dump(), "params": n_params, "trainable_params": n_trainable,
+                 "family": backbone.family.name, "processes": trainer.accelerator.num_processes},
+    )
 
 
-def _StepReporter(report: Any) -> Any:
-    """A TrainerCallback that forwards (step, max_steps, last loss) to ``report`` (progress bars)."""
+def _StepReporter(callback: FitCallback) -> Any:
+    """A TrainerCallback that forwards (step, max_steps, last loss) to a medmat FitCallback."""
     from transformers import TrainerCallback
 
     class StepReporter(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
-            if logs and "loss" in logs:
-                report(state.global_step, state.max_steps, float(logs["loss"]))
+            if logs and "loss" in logs and state.is_world_process_zero:
+                callback.on_step(state.global_step, state.max_steps, float(logs["loss"]))
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            report(state.global_step, state.max_steps, None)
+            if state.is_world_process_zero:
+                callback.on_step(state.global_step, state.max_steps, None)
 
     return StepReporter()

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from medmat.models.base import BACKBONES, Backbone, TrainConfig
+from medmat.models.base import Backbone, FitCallback, FitResult, TrainConfig
 from medmat.records import LETTERS, VQAItem
 
 from .config import ReferenceConfig, ReferenceTrainExtra, resolve_threads
 from .tokenizer import WordTokenizer
 
 if TYPE_CHECKING:
-    import torch
-
     from .net import ReferenceNet
 
 
@@ -39,7 +37,6 @@ def torch_settings(threads: int) -> Iterator[None]:
         torch.set_num_threads(old_threads)
 
 
-@BACKBONES.register("reference")
 class ReferenceBackbone(Backbone):
     """Small FiLM CNN + word-embedding option scorer (see docs/reference-model.md).
 
@@ -49,37 +46,33 @@ class ReferenceBackbone(Backbone):
 
     name = "reference"
 
-    def __init__(self, config: ReferenceConfig | None = None, threads: int | None = None):
+    def __init__(self, config: ReferenceConfig | None = None, threads: int | None = None,
+                 tokenizer: WordTokenizer | None = None, net: "ReferenceNet | None" = None):
+        """A fresh model from ``config``, or the given trained ``tokenizer`` and ``net``."""
         from .net import build_net
 
         self.config = config or ReferenceConfig()
         self.threads = threads
-        self.tokenizer = WordTokenizer(self.config.n_hash)
-        self.net: ReferenceNet = build_net(self.config, len(self.tokenizer))
+        self.tokenizer = tokenizer or WordTokenizer(self.config.n_hash)
+        self.net: ReferenceNet = net if net is not None else build_net(self.config, len(self.tokenizer))
         self.net.eval()
 
     # -- state ----------------------------------------------------------------------------
-    def _install(self, config: ReferenceConfig, tok: WordTokenizer, state: dict[str, "torch.Tensor"]) -> None:
-        from .net import ReferenceNet
-
-        net = ReferenceNet(config, len(tok))
-        net.load_state_dict(state, strict=True)
-        net.eval()
-        self.config, self.tokenizer, self.net = config, tok, net
-
     def save(self, out_dir: Path) -> None:
         from .checkpoint import write_model
 
         write_model(Path(out_dir), self.config, self.tokenizer, self.net.state_dict())
 
     @classmethod
-    def load(cls, path: Path | None, **kwargs: Any) -> "ReferenceBackbone":
+    def load(cls, path: Path | None, *, seed: int = 0, **kwargs: Any) -> "ReferenceBackbone":
         """``path=None``: fresh model from ReferenceConfig fields in ``kwargs`` (plus
-        ``threads``); otherwise a folder written by ``save`` (or a fit's out_dir)."""
+        ``threads``), initialised with ``seed`` unless ``kwargs`` names one; otherwise a
+        folder written by ``save`` (or a fit's out_dir)."""
         threads = kwargs.pop("threads", None)
         if path is None:
-            return cls(ReferenceConfig.model_validate(kwargs), threads=threads)
+            return cls(ReferenceConfig.model_validate({"seed": seed, **kwargs}), threads=threads)
         from .checkpoint import read_model
+        from .net import ReferenceNet
 
         cfg, tok, state = read_model(Path(path))
         # the same options a study passes when creating the model may be passed again when
@@ -89,20 +82,25 @@ class ReferenceBackbone(Backbone):
             diff = sorted(k for k in kwargs if getattr(given, k) != getattr(cfg, k))
             raise ValueError(f"options {diff} differ from the saved model in {path}; "
                              "architecture options only apply to a fresh model (path=None)")
-        bb = cls(cfg, threads=threads)
-        bb._install(cfg, tok, state)
-        return bb
+        net = ReferenceNet(cfg, len(tok))
+        net.load_state_dict(state, strict=True)
+        return cls(cfg, threads=threads, tokenizer=tok, net=net)
 
     # -- training -------------------------------------------------------------------------
     def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
-            on_step: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
+            callbacks: Sequence[FitCallback] = ()) -> FitResult:
         """Train (resuming from ``out_dir/checkpoints`` if a matching run left one there)
-        and save the result to ``out_dir``. ``on_step(done, total, loss)`` feeds progress bars."""
-        from .train import fit
+        and save the result to ``out_dir``."""
+        from .train import ModelState, fit
 
         extra = ReferenceTrainExtra.model_validate(cfg.extra)
-        with torch_settings(resolve_threads(extra.threads if extra.threads is not None else self.threads)):
-            return fit(self, train, Path(store_root), Path(out_dir), cfg, on_step=on_step)
+        threads = resolve_threads(extra.threads if extra.threads is not None else self.threads)
+        with torch_settings(threads):
+            state, result = fit(ModelState(self.config, self.tokenizer, self.net), train, Path(store_root),
+                                Path(out_dir), cfg, callbacks)
+        self.config, self.tokenizer, self.net = state.config, state.tokenizer, state.net
+        result.details["threads"] = threads
+        return result
 
     # -- answering ------------------------------------------------------------------------
     def score_options(self, items: Sequence[VQAItem], store_root: Path, batch_size: int = 8) -> list[list[float]]:

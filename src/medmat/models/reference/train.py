@@ -12,25 +12,32 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from medmat.io import stable_hash, write_json
-from medmat.models.base import TrainConfig
+from medmat.models.base import FitCallback, FitResult, TrainConfig
 from medmat.records import VQAItem
 
-from .checkpoint import list_checkpoints, read_checkpoint, write_checkpoint
-from .config import ReferenceTrainExtra
+from .checkpoint import list_checkpoints, read_checkpoint, write_checkpoint, write_model
+from .config import ReferenceConfig, ReferenceTrainExtra
 from .encode import encode_items, item_texts
 from .images import ImageCache, augment, to_input
 from .net import ReferenceNet
 from .tokenizer import WordTokenizer, hash_bucket
 
-if TYPE_CHECKING:
-    from .backbone import ReferenceBackbone
+
+@dataclass
+class ModelState:
+    """Everything that makes a reference model: what ``fit`` starts from and returns."""
+
+    config: ReferenceConfig
+    tokenizer: WordTokenizer
+    net: ReferenceNet
 
 
 def total_steps(n: int, cfg: TrainConfig) -> int:
@@ -71,14 +78,16 @@ def run_fingerprint(items: Sequence[VQAItem], cfg: TrainConfig, model_cfg: dict)
     return stable_hash(rows, cfg.model_dump(mode="json"), model_cfg, n=32)
 
 
-def fit(bb: "ReferenceBackbone", items: Sequence[VQAItem], store_root: Path, out_dir: Path,
-        cfg: TrainConfig, on_step: Any = None) -> dict[str, Any]:
+def fit(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
+        callbacks: Sequence[FitCallback] = ()) -> tuple[ModelState, FitResult]:
+    """Train ``model`` (or resume the matching run checkpointed in ``out_dir``), save the
+    result to ``out_dir`` and return it with the facts of the run."""
     if not items:
         raise ValueError("fit needs at least one training item")
     extra = ReferenceTrainExtra.model_validate(cfg.extra)
     out_dir = Path(out_dir)
     ck_root = out_dir / "checkpoints"
-    fingerprint = run_fingerprint(items, cfg, bb.config.model_dump(mode="json"))
+    fingerprint = run_fingerprint(items, cfg, model.config.model_dump(mode="json"))
     total = total_steps(len(items), cfg)
 
     start_step, losses = 0, []
@@ -90,15 +99,17 @@ def fit(bb: "ReferenceBackbone", items: Sequence[VQAItem], store_root: Path, out
             raise ValueError(
                 f"{out_dir} holds checkpoints of a different run (other items, settings or model); "
                 "use a fresh out_dir or delete its checkpoints/")
-        bb._install(m_cfg, tok, state)
+        net = ReferenceNet(m_cfg, len(tok))
+        net.load_state_dict(state, strict=True)
+        model = ModelState(m_cfg, tok, net)
         start_step, losses = int(tstate["step"]), list(tstate["losses"])
     else:
-        added = bb.tokenizer.add(WordTokenizer.vocabulary_of(item_texts(items)))
-        bb.net.grow_vocab([hash_bucket(w, bb.tokenizer.n_hash) for w in added])
+        added = model.tokenizer.add(WordTokenizer.vocabulary_of(item_texts(items)))
+        model.net.grow_vocab([hash_bucket(w, model.tokenizer.n_hash) for w in added])
 
-    net: ReferenceNet = bb.net
-    enc = encode_items(items, bb.tokenizer)
-    cache = ImageCache(items, store_root, bb.config.image_size, bb.config.color)
+    net = model.net
+    enc = encode_items(items, model.tokenizer)
+    cache = ImageCache(items, store_root, model.config.image_size, model.config.color)
     rows = torch.tensor(cache.rows(items), dtype=torch.long)
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and not n.startswith("words")]
     rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and not n.startswith("words"))]
@@ -128,28 +139,29 @@ def fit(bb: "ReferenceBackbone", items: Sequence[VQAItem], store_root: Path, out
         opt.step()
         losses.append(round(step_loss, 6))
         done = step + 1
-        if on_step is not None:
-            on_step(done, total, step_loss)
+        for cb in callbacks:
+            cb.on_step(done, total, step_loss)
         if done % cfg.save_every == 0 and done < total:
-            write_checkpoint(ck_root, done, bb.config, bb.tokenizer, net.state_dict(), opt.state_dict(),
+            write_checkpoint(ck_root, done, model.config, model.tokenizer, net.state_dict(), opt.state_dict(),
                              {"step": done, "total": total, "losses": losses, "fingerprint": fingerprint},
                              extra.keep_checkpoints)
     net.eval()
     seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
     trained = total - start_step
-    tail = losses[-max(1, len(losses) // 10):]
-    facts = {
-        "backbone": "reference", "steps": total, "resumed_from": start_step, "n_train": len(items),
-        "n_images": int(cache.pixels.shape[0]), "first_loss": losses[0] if losses else None,
-        "final_loss": float(np.mean(tail)) if tail else None, "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds, 3),
-        "items_per_s": round(trained * cfg.batch_size * cfg.grad_accum / seconds, 1) if seconds > 0 and trained else None,
-        "threads": torch.get_num_threads(), "fingerprint": fingerprint,
-    }
-    bb.save(out_dir)
-    write_checkpoint(ck_root, total, bb.config, bb.tokenizer, net.state_dict(), opt.state_dict(),
+    logged = [[i + 1, v] for i, v in enumerate(losses)]
+    result = FitResult(
+        steps=total, total_steps=total, n_train=len(items), seconds=round(seconds, 3),
+        resumed_from=start_step or None, first_loss=losses[0] if losses else None,
+        final_loss=FitResult.tail_mean(logged), losses=logged,
+        items_per_s=round(trained * cfg.batch_size * cfg.grad_accum / seconds, 1) if seconds > 0 and trained else None,
+        details={"n_images": int(cache.pixels.shape[0]), "cpu_seconds": round(cpu_seconds, 3),
+                 "threads": torch.get_num_threads(), "fingerprint": fingerprint},
+    )
+    write_model(out_dir, model.config, model.tokenizer, net.state_dict())
+    write_checkpoint(ck_root, total, model.config, model.tokenizer, net.state_dict(), opt.state_dict(),
                      {"step": total, "total": total, "losses": losses, "fingerprint": fingerprint}, extra.keep_checkpoints)
-    timeless = {k: v for k, v in facts.items() if k not in ("seconds", "cpu_seconds", "items_per_s")}
+    timeless = {"steps": total, "resumed_from": start_step, "n_train": len(items), "n_images": int(cache.pixels.shape[0]),
+                "first_loss": result.first_loss, "final_loss": result.final_loss, "fingerprint": fingerprint}
     write_json(out_dir / "train_facts.json", timeless | {"losses": losses})  # deterministic bytes
-    return facts
+    return model, result

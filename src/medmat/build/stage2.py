@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import medmat
 from medmat.io import write_json, write_jsonl
-from medmat.pipeline.settings import BuildSettings
-from medmat.pipeline.stage1 import DatasetResult
+from medmat.build.config import BuildSettings
+from medmat.build.stage1 import DatasetResult
 from medmat.store import STORE_VERSION
 from medmat.records import LabeledRecord
 from medmat.vqa.aggregate import SubsetBuild, build_subsets, subset_summary
@@ -68,9 +68,9 @@ def write_stage2(store_root: Path, subsets: list[SubsetSpec], results: dict[str,
     split_counts: Counter[str] = Counter(it.split for it in items)
     summary = {
         "seed": settings.seed,
-        "cap": settings.cap,
+        "cap": settings.cap_value,
         "datasets": datasets,
-        "subsets": {b.spec.id: subset_summary(b, settings.cap, settings.seed) for b in builds},
+        "subsets": {b.spec.id: subset_summary(b, settings.cap_value, settings.seed) for b in builds},
         "totals": {
             "read": sum(d["read"] for d in datasets.values()),
             "written": sum(d["written"] for d in datasets.values()),
@@ -88,7 +88,7 @@ def write_stage2(store_root: Path, subsets: list[SubsetSpec], results: dict[str,
         "version": STORE_VERSION,
         "medmat": medmat.__version__,
         "seed": settings.seed,
-        "cap": settings.cap,
+        "cap": settings.cap_value,
         "split_policy": SPLIT_POLICY,
         "multi_label_policy": MULTI_LABEL_POLICY,
         "datasets": [{"id": ds, "subset": ds_subset.get(ds), **results[ds].summary()} for ds in sorted(results)],

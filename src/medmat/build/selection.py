@@ -1,6 +1,6 @@
 """Which datasets and subsets a build covers: from a catalog, or one ad-hoc dataset.
 
-Errors here are ``BuildPlanError`` with a message that names every offending dataset,
+Errors here are ``BuildError`` with a message that names every offending dataset,
 so the CLI can print it as is.
 """
 
@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from medmat.pipeline.settings import DatasetJob
+from medmat.build.config import DatasetJob
 from medmat.vqa.builder import SubsetSpec
 
 
-class BuildPlanError(ValueError):
-    pass
+class BuildError(ValueError):
+    """A build that cannot start (or, with ``strict``, finished with skips); the message says why."""
 
 
 def generic_templates(triplet: str) -> list[str]:
@@ -53,7 +53,7 @@ def _subset_spec(cat: Any, sid: str, dataset_ids: list[str]) -> SubsetSpec:
     )
 
 
-def plan_from_catalog(cat: Any, ids: list[str], all_: bool, data_root: Path | None = None
+def catalog_jobs(cat: Any, ids: list[str], all_: bool, data_root: Path | None = None
                       ) -> tuple[list[DatasetJob], list[SubsetSpec], list[str]]:
     """Jobs + subset specs for the named datasets (or ``--all``).
 
@@ -64,12 +64,12 @@ def plan_from_catalog(cat: Any, ids: list[str], all_: bool, data_root: Path | No
     it leaves out for missing input are returned as the third value.
     """
     if not ids and not all_:
-        raise BuildPlanError("name datasets to build, or pass --all")
+        raise BuildError("name datasets to build, or pass --all")
     unknown = sorted(i for i in ids if i not in cat.datasets)
     if unknown:
         import difflib
         hints = {u: difflib.get_close_matches(u, list(cat.datasets), n=2) for u in unknown}
-        raise BuildPlanError("unknown datasets: " + "; ".join(
+        raise BuildError("unknown datasets: " + "; ".join(
             f"{u}" + (f" (did you mean {', '.join(h)}?)" if h else "") for u, h in hints.items()))
     not_found: list[str] = []
     if all_:
@@ -94,9 +94,9 @@ def plan_from_catalog(cat: Any, ids: list[str], all_: bool, data_root: Path | No
     if no_layout:
         problems.append(f"no layout in the catalog (add a `layout:` in a user catalog): {', '.join(no_layout)}")
     if problems:
-        raise BuildPlanError("cannot build " + "; ".join(problems))
+        raise BuildError("cannot build " + "; ".join(problems))
     if not ids:
-        raise BuildPlanError("no dataset to build" + (f" (input missing under the data root for: "
+        raise BuildError("no dataset to build" + (f" (input missing under the data root for: "
                                                       f"{', '.join(not_found)})" if not_found else ""))
     jobs = [DatasetJob(id=i, subset=cat.datasets[i].subset, layout=cat.datasets[i].layout,
                        labels=cat.datasets[i].labels, label_aliases=dict(cat.datasets[i].label_aliases),
@@ -107,7 +107,7 @@ def plan_from_catalog(cat: Any, ids: list[str], all_: bool, data_root: Path | No
         by_subset.setdefault(j.subset, []).append(j.id)
     missing_sub = sorted(s for s in by_subset if s not in cat.subsets)
     if missing_sub:
-        raise BuildPlanError(f"subsets not in the catalog: {', '.join(missing_sub)}")
+        raise BuildError(f"subsets not in the catalog: {', '.join(missing_sub)}")
     subsets = [_subset_spec(cat, sid, dss) for sid, dss in sorted(by_subset.items())]
     return jobs, subsets, not_found
 
@@ -141,23 +141,23 @@ def dataset_root(dataset_id: str, layout: Any, data_root: Path) -> Path | None:
     return None
 
 
-def adhoc_plan(layout_type: str, root: Path, triplet: str, dataset_id: str, subset_id: str | None = None,
+def adhoc_jobs(layout_type: str, root: Path, triplet: str, dataset_id: str, subset_id: str | None = None,
                split_dirs: dict[str, str] | None = None, labels: list[str] | None = None,
                templates: list[str] | None = None) -> tuple[list[DatasetJob], list[SubsetSpec], Path]:
-    """A one-dataset plan from command-line flags; returns (jobs, subsets, data_root)."""
+    """Jobs and the subset spec of one ad-hoc dataset; returns (jobs, subsets, data_root)."""
     from pydantic import TypeAdapter, ValidationError
 
     from medmat.catalog.models import Layout
     from medmat.mat import Triplet
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", dataset_id):
-        raise BuildPlanError(f"--dataset-id must be a lower-case slug (a-z, 0-9, '-', '_', '.'), got {dataset_id!r}")
+        raise BuildError(f"--dataset-id must be a lower-case slug (a-z, 0-9, '-', '_', '.'), got {dataset_id!r}")
     if subset_id is not None and (not subset_id.strip() or "/" in subset_id or subset_id.startswith(".")):
-        raise BuildPlanError(f"--subset-id may not be empty, contain '/' or start with '.', got {subset_id!r}")
+        raise BuildError(f"--subset-id may not be empty, contain '/' or start with '.', got {subset_id!r}")
     try:
         trip = str(Triplet.parse(triplet))
     except ValueError as e:
-        raise BuildPlanError(f"--triplet: {e}") from None
+        raise BuildError(f"--triplet: {e}") from None
     fields: dict[str, Any] = {"type": layout_type}
     if layout_type == "medmat_json":
         fields.update(file=root.name, image_root=".")
@@ -170,7 +170,7 @@ def adhoc_plan(layout_type: str, root: Path, triplet: str, dataset_id: str, subs
     try:
         layout = TypeAdapter(Layout).validate_python(fields)
     except ValidationError as e:
-        raise BuildPlanError(f"layout {layout_type!r} cannot be built from flags alone: "
+        raise BuildError(f"layout {layout_type!r} cannot be built from flags alone: "
                              f"{e.errors()[0]['msg']} (write a user catalog for it)") from None
     sid = subset_id or dataset_id
     job = DatasetJob(id=dataset_id, subset=sid, layout=layout, labels=labels)

@@ -1,4 +1,5 @@
-"""Whole-study planning: one manifest per eligible target plus an index (the paper's table).
+"""The plan stage's one operation, :func:`plan_targets` (``medmat plan`` and ``medmat run``):
+one manifest per target plus an index (the paper's table).
 
 A target is eligible when it has test items, at least one related combination (of the
 direction types asked for) and at least one unrelated subset with training items; the
@@ -9,14 +10,16 @@ same bytes.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from medmat.io import slug
 from medmat.plan.arms import PlanError
+from medmat.plan.config import PlanConfig
 from medmat.plan.elements import DIRECTION_ORDER, enumerate_combos, to_triplet
 from medmat.plan.manifest import Manifest, ManifestError, load_manifest, save_data, save_manifest
-from medmat.plan.planner import PlanConfig, candidates_for, plan_target, resolve_target, store_ref
+from medmat.plan.planner import candidates_for, plan_target, resolve_target, store_ref
 from medmat.plan.sampling import StoreIndex
 from medmat.store import VQAStore
 
@@ -39,8 +42,8 @@ def eligibility(index: StoreIndex, subset: str, config: PlanConfig) -> str | Non
 def eligible_targets(store: VQAStore, config: PlanConfig | None = None,
                      index: StoreIndex | None = None) -> tuple[list[str], dict[str, str]]:
     """(eligible target triplets, {triplet: reason} for the rest), one per subset, sorted by subset id."""
-    config = config or PlanConfig()
-    index = index or StoreIndex(store, config.cap, config.seed)
+    config = (config or PlanConfig()).for_store(store)
+    index = index or StoreIndex(store, config.cap_value, config.seed)
     ok, why = [], {}
     seen: set[str] = set()
     for sid in sorted(index.infos):
@@ -58,8 +61,7 @@ def eligible_targets(store: VQAStore, config: PlanConfig | None = None,
 
 def manifest_name(target: str, subset: str) -> str:
     """A file-system-safe name: the subset id plus the triplet, readable in a listing."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", target).strip("-").lower()
-    return f"{subset}-{slug}"
+    return f"{subset}-{slug(target)}"
 
 
 def _reusable(path: Path, index: StoreIndex, config: PlanConfig) -> Manifest | None:
@@ -71,42 +73,68 @@ def _reusable(path: Path, index: StoreIndex, config: PlanConfig) -> Manifest | N
     except ManifestError:
         return None  # unreadable or outdated: plan again and overwrite
     settings = {k: v for k, v in old.settings.items() if k != "excluded_as_target"}
-    if old.store_fingerprint == index.fingerprint and settings == config.model_dump(mode="json"):
+    if old.store_fingerprint == index.fingerprint and settings == config.settings():
         return old
     return None
 
 
-def plan_study(store: VQAStore, out_dir: str | Path, config: PlanConfig | None = None,
-               targets: list[str] | None = None, fmt: str = "yaml",
-               on_target: Callable[[int, int, str], None] | None = None, resume: bool = True) -> dict:
-    """Plan ``targets`` (default: every eligible one) and write manifests + study index.
+@dataclass
+class PlanOutcome:
+    """What :func:`plan_targets` wrote: the index (as data) and the manifest files."""
 
-    Targets named explicitly that cannot be planned are recorded under ``skipped`` with
-    the planner's message, never silently dropped. With ``resume`` an existing manifest
-    of the same store and settings is kept (planning is deterministic, so it would be
-    rewritten byte for byte anyway); this makes an interrupted study cheap to finish.
+    index: dict[str, Any]
+    manifests: list[Path]
+    index_path: Path | None = None
+
+
+def plan_targets(store: VQAStore, config: PlanConfig, out_dir: str | Path | None = None, fmt: str = "yaml",
+                 manifest_file: str | Path | None = None, require_all: bool = False,
+                 on_target: Callable[[int, int, str], None] | None = None, resume: bool = True) -> PlanOutcome:
+    """Plan ``config.targets`` (or, with ``all_targets``, every eligible one); write the manifests.
+
+    Into ``out_dir``: one manifest per target (``<subset>-<target>.<fmt>``) and the index
+    ``study.<fmt>``; or, for a single target, exactly ``manifest_file`` (no index). A named
+    target that cannot be planned is recorded under ``skipped`` with the planner's
+    message (``require_all``: a PlanError instead); eligibility misses of ``all_targets``
+    are recorded the same way. With ``resume`` an existing manifest of the same store and
+    settings is kept (planning is deterministic, so it would be rewritten byte for byte),
+    which makes an interrupted study cheap to finish.
     """
-    config = config or PlanConfig()
-    out_dir = Path(out_dir)
-    index = StoreIndex(store, config.cap, config.seed)
+    try:
+        config.check_targets()
+    except ValueError as e:
+        raise PlanError(str(e)) from None
+    if fmt not in ("yaml", "json"):
+        raise PlanError(f"manifest format is yaml or json, not {fmt!r}")
+    if (manifest_file is None) == (out_dir is None):
+        raise PlanError("give an output folder, or one manifest file for a single target")
+    if manifest_file is not None and (config.all_targets or len(config.targets) != 1):
+        raise PlanError("one manifest file holds one target: give an output folder for several")
+    config = config.for_store(store)
+    index = StoreIndex(store, config.cap_value, config.seed)
     skipped: list[dict] = []
-    if targets is None:
+    targets = list(config.targets)
+    if config.all_targets:
         targets, why = eligible_targets(store, config, index)
         skipped += [{"target": t, "reason": r} for t, r in why.items()]
-    rows = []
+    rows, paths = [], []
     for i, target in enumerate(targets):
         if on_target:
             on_target(i, len(targets), target)
         try:
             trip, subset = resolve_target(index, target)
-            path = out_dir / f"{manifest_name(str(trip), subset)}.{fmt}"
+            path = Path(manifest_file) if manifest_file is not None else \
+                Path(out_dir) / f"{manifest_name(str(trip), subset)}.{fmt}"  # type: ignore[arg-type]
             manifest = _reusable(path, index, config) if resume else None
             if manifest is None:
                 manifest = plan_target(store, target, config, manifest_path=path, index=index)
                 save_manifest(manifest, path)
         except PlanError as e:
+            if require_all:
+                raise PlanError(f"target {target!r} cannot be planned: {e}") from None
             skipped.append({"target": target, "reason": str(e)})
             continue
+        paths.append(path)
         rows.append({
             "target": manifest.target, "subset": manifest.target_subset, "manifest": path.name,
             "directions": sorted({a.direction for a in manifest.arms if a.direction},
@@ -114,12 +142,15 @@ def plan_study(store: VQAStore, out_dir: str | Path, config: PlanConfig | None =
             "arms": [a.name for a in manifest.arms],
         })
     study = {
-        "version": 1, "store": store_ref(store.root, out_dir / f"study.{fmt}"),
+        "version": 1, "store": store_ref(store.root, (Path(out_dir) if out_dir else Path(".")) / f"study.{fmt}"),
         "store_fingerprint": index.fingerprint, "seed": config.seed,
-        "settings": config.model_dump(mode="json"), "targets": rows, "skipped": skipped,
+        "settings": config.settings(), "targets": rows, "skipped": skipped,
     }
-    save_data(study, out_dir / f"study.{fmt}")
-    return study
+    index_path = None
+    if out_dir is not None:
+        index_path = Path(out_dir) / f"study.{fmt}"
+        save_data(study, index_path)
+    return PlanOutcome(study, paths, index_path)
 
 
 def read_targets_file(path: str | Path) -> list[str]:

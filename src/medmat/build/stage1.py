@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from medmat.progress import Reporter
 from medmat.io import dumps, read_json, read_jsonl, write_json, write_jsonl
-from medmat.pipeline.settings import BuildSettings, DatasetJob
+from medmat.build.config import BuildSettings, DatasetJob
 from medmat.records import LabeledRecord, Skip
 
 STAGE1_VERSION = 1
@@ -106,7 +107,7 @@ def run_stage1(
     settings: BuildSettings,
     reader: Callable[..., Any],
     materializer: Callable[..., Any],
-    progress: Any = None,
+    reporter: Reporter | None = None,
 ) -> DatasetResult:
     """Read + materialise one dataset, or reuse the previous result when inputs match."""
     rec_p, skip_p, stage_p = paths_for(store_root, job.id)
@@ -124,12 +125,9 @@ def run_stage1(
     for x in reader(job.id, job.layout, data_root, labels=job.labels, label_aliases=job.label_aliases or None):
         (skips if isinstance(x, Skip) else raw).append(x)
     read = len(raw) + len(skips)
-    tick = None
-    if progress is not None:  # a rich Progress: one bar per dataset, advanced by the materialiser
-        task = progress.add_task(f"images {job.id}", total=len(raw))
-        tick = lambda n: progress.advance(task, n)  # noqa: E731
-    records, mat_skips = materializer(raw, data_root, store_root, max_side=settings.max_side, fmt=settings.fmt,
-                                      workers=settings.workers, progress=tick)
+    with (reporter or Reporter()).task(f"images {job.id}", total=len(raw)) as task:
+        records, mat_skips = materializer(raw, data_root, store_root, max_side=settings.max_side, fmt=settings.fmt,
+                                          workers=settings.workers, progress=task.advance)
     records = sorted(records, key=lambda r: r.id)
     skips = skips + list(mat_skips)
     if len(records) + len(skips) < read:  # defend the invariant read = written + skipped

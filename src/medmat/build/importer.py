@@ -12,22 +12,19 @@ no train/test split, so ``split='auto'`` applies the build's 9:1 stratified spli
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from medmat.pipeline.settings import BuildSettings, DatasetJob
-from medmat.pipeline.stage1 import DatasetResult, run_stage1
-from medmat.pipeline.stage2 import write_stage2
+from medmat.io import slug
+from medmat.progress import Reporter
+from medmat.build.config import BuildSettings, DatasetJob
+from medmat.build.stage1 import DatasetResult, run_stage1
+from medmat.build.stage2 import write_stage2
 from medmat.records import LETTERS, LabeledRecord, Skip, VQAItem
 from medmat.vqa.aggregate import SubsetBuild
 from medmat.vqa.builder import SubsetSpec, item_key
 from medmat.vqa.splits import assign_splits, one_sided_labels
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "json"
 
 
 def subset_of_data_no(data_no: str) -> str:
@@ -81,7 +78,7 @@ def _builder(split: str) -> Callable[..., list[SubsetBuild]]:
 def import_medmat(json_files: list[Path], image_root: Path, store_root: Path, catalog: Any,
                   subset_id: str | None = None, split: str = "auto", settings: BuildSettings | None = None,
                   reader: Callable[..., Any] | None = None, materializer: Callable[..., Any] | None = None,
-                  progress: Any = None) -> tuple[dict[str, Any], dict[str, DatasetResult]]:
+                  reporter: Reporter | None = None) -> tuple[dict[str, Any], dict[str, DatasetResult]]:
     """Import released json files into ``store_root``; returns (summary, per-file results)."""
     if split not in ("auto", "train", "test"):
         raise ValueError(f"split is auto, train or test, got {split!r}")
@@ -97,7 +94,7 @@ def import_medmat(json_files: list[Path], image_root: Path, store_root: Path, ca
     data_root = Path(os.path.commonpath([str(image_root), *(str(f.parent) for f in files)]))
     jobs, used = [], set()
     for f in files:
-        ds = f"medmat-json-{_slug(f.stem)}"
+        ds = f"medmat-json-{slug(f.stem) or 'json'}"
         while ds in used:
             ds += "-x"
         used.add(ds)
@@ -109,7 +106,7 @@ def import_medmat(json_files: list[Path], image_root: Path, store_root: Path, ca
     results: dict[str, DatasetResult] = {}
     by_subset: dict[str, dict[str, Any]] = {}
     for job in jobs:
-        res = run_stage1(job, data_root, store_root, settings, reader, materializer, progress)
+        res = run_stage1(job, data_root, store_root, settings, reader, materializer, reporter)
         kept: list[LabeledRecord] = []
         skips = list(res.skips)
         for r in res.records:
