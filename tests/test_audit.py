@@ -16,7 +16,7 @@ from medmat.catalog.models import ClassFoldersLayout
 from medmat.cli.main import app
 from medmat.build import BuildSettings, DatasetJob, build_store
 from medmat.vqa import SubsetSpec
-from test_build_helpers import fake_materialize, fake_reader, png
+from helpers.build import fake_materialize, fake_reader, png
 
 runner = CliRunner()
 TPL = [f"T{i}?" for i in range(6)]

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from medmat.cli.main import app
+from medmat.records import LabeledRecord
 from medmat.store import VQAStore
-from test_build_helpers import class_folders, use_io
+from helpers.build import class_folders, fake_materialize, fake_reader
 
 runner = CliRunner()
 TRIPLET = "CT/Lung/COVID-19 Classification"
@@ -30,7 +31,6 @@ def _files(store: Path) -> dict[str, bytes]:
 
 
 def test_adhoc_build_end_to_end_and_byte_identical(tmp_path, monkeypatch):
-    use_io(monkeypatch)
     raw = class_folders(tmp_path / "raw", {"covid": 20, "normal": 20})
     res = _adhoc(raw, tmp_path / "s1")
     assert res.exit_code == 0, res.output
@@ -55,17 +55,15 @@ def test_adhoc_build_end_to_end_and_byte_identical(tmp_path, monkeypatch):
 
 
 def test_input_change_invalidates_stage1(tmp_path, monkeypatch):
-    use_io(monkeypatch)
     raw = class_folders(tmp_path / "raw", {"covid": 5, "normal": 5})
     _adhoc(raw, tmp_path / "s")
-    from test_build_helpers import png
+    from helpers.build import png
     png(raw / "covid" / "new.png", 999)
     out = json.loads(_adhoc(raw, tmp_path / "s").stdout)
     assert out["reused"] == [] and out["totals"]["written"] == 11
 
 
 def test_strict_fails_on_skips_after_writing(tmp_path, monkeypatch):
-    use_io(monkeypatch)
     raw = class_folders(tmp_path / "raw", {"covid": 5, "normal": 5})
     (raw / "covid" / "broken.png").write_bytes(b"\x89PNG not really")
     res = _adhoc(raw, tmp_path / "s", "--strict")
@@ -116,8 +114,6 @@ def _user_catalog(tmp_path: Path) -> Path:
 
 
 def test_user_catalog_build_merges_datasets_into_subset(tmp_path, monkeypatch):
-    pytest.importorskip("medmat.catalog.loader", reason="catalog loader (engineer A) not present yet")
-    use_io(monkeypatch)
     data = tmp_path / "data"
     class_folders(data / "a", {"covid": 10, "normal": 10}, split_dirs={"train": "tr", "test": "te"})
     class_folders(data / "b", {"cancer": 10, "normal": 10}, seed0=100)
@@ -149,7 +145,7 @@ def test_interrupted_build_leaves_no_half_written_files(tmp_path):
     from medmat.catalog.models import ClassFoldersLayout
     from medmat.build import BuildSettings, DatasetJob, build_store
     from medmat.vqa import SubsetSpec
-    from test_build_helpers import fake_materialize, fake_reader
+    from helpers.build import fake_materialize, fake_reader
 
     raw = class_folders(tmp_path / "raw", {"covid": 6, "normal": 6, "rare": 1})
     jobs = [DatasetJob("d1", "s", ClassFoldersLayout(root="."))]
@@ -172,8 +168,6 @@ def test_interrupted_build_leaves_no_half_written_files(tmp_path):
 
 
 def test_builtin_catalog_dataset_in_its_own_folder(tmp_path, monkeypatch):
-    pytest.importorskip("medmat.catalog.loader", reason="catalog loader (engineer A) not present yet")
-    use_io(monkeypatch)
     inner = "CT-KIDNEY-DATASET-Normal-Cyst-Tumor-Stone/CT-KIDNEY-DATASET-Normal-Cyst-Tumor-Stone"
     class_folders(tmp_path / "data" / "ct-kidney-dataset" / inner, {"Normal": 4, "Cyst": 4, "Tumor": 4, "Stone": 4})
     res = runner.invoke(app, ["build", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "s"),
@@ -186,3 +180,13 @@ def test_builtin_catalog_dataset_in_its_own_folder(tmp_path, monkeypatch):
     from medmat.catalog import load_catalog
 
     assert {it.question for it in items} <= set(load_catalog().templates("02"))
+
+
+def test_fake_io_conserves_counts(tmp_path):
+    raw = class_folders(tmp_path / "raw", {"a": 2, "b": 1})
+    (raw / "a" / "bad.png").write_bytes(b"not a png")
+    from medmat.catalog.models import ClassFoldersLayout
+
+    got = list(fake_reader("d", ClassFoldersLayout(root="."), raw))
+    recs, skips = fake_materialize([r for r in got if isinstance(r, LabeledRecord)], raw, tmp_path / "s")
+    assert len(recs) == 3 and [s.reason for s in skips] == ["corrupt-image"]

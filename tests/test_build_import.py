@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from medmat.cli.main import app
 from medmat.records import format_question_choice
 from medmat.store import VQAStore
-from test_build_helpers import png
+from helpers.build import png
 
 runner = CliRunner()
 

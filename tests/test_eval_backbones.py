@@ -7,7 +7,7 @@ import pytest
 
 from medmat.evaluate import evaluate, load_results, write_results
 from medmat.models import BACKBONES, TrainConfig
-from test_eval_support import make_item, make_items, write_store
+from helpers.eval import make_item, make_items, write_store
 
 torch = pytest.importorskip("torch")
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from medmat.cli.main import app
-from test_eval_support import make_items, write_store
+from helpers.eval import make_items, write_store
 
 pytest.importorskip("torch")
 

@@ -9,7 +9,7 @@ import pytest
 from medmat.evaluate import (
     Prediction, compute_metrics, correct_by_item, evaluate, load_results, rotate_item, write_results,
 )
-from test_eval_support import FakeBackbone, make_item, make_items
+from helpers.eval import FakeBackbone, make_item, make_items
 
 
 def _row(i: int, pred, answer: str, n: int, scorer: str = "generate", subset: str = "02", rot: int = 0,
@@ -161,3 +161,9 @@ def test_paired_gain_between_two_arms(tmp_path):
     assert same.estimate == 0 and same.contains(0.0)
     with pytest.raises(ValueError, match="different items"):
         paired_gain(good, evaluate(FakeBackbone(), items[:10], tmp_path, scorers=("option",), n_boot=10))
+
+
+def test_fixture_items_are_consistent():
+    for it in make_items(9):
+        assert it.options[it.answer_index] == it.answer
+        assert it.question_choice.splitlines()[1 + it.answer_index] == f"{it.answer_choice}: {it.answer}"

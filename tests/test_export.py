@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from medmat.cli.main import app
 from medmat.export import EXPORTERS, ExportOptions, export_store
 from medmat.store import VQAStore
-from test_build_helpers import small_store
+from helpers.build import small_store
 
 runner = CliRunner()
 

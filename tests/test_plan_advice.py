@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from medmat.cli.main import app
 from medmat.mat import Triplet
 from medmat.plan import AdviceError, advise, minimal_covers
-from medmat.plan._demo import DEMO_TARGET, write_demo_store
+from helpers.plan_store import DEMO_TARGET, write_demo_store
 from medmat.plan.advice import SubsetAdvice
 from medmat.store import VQAStore
 

@@ -6,7 +6,7 @@ import pytest
 
 from medmat.mat import Triplet
 from medmat.plan import DIRECTIONS, PlanConfig, PlanError, check_manifest, plan_target
-from medmat.plan._demo import DEMO_TARGET, write_demo_store
+from helpers.plan_store import DEMO_TARGET, write_demo_store
 from medmat.plan.sampling import balanced_order, water_fill
 from medmat.store import VQAStore
 

@@ -11,7 +11,7 @@ from medmat.cli.main import app
 from medmat.io import write_jsonl
 from medmat.plan import (ManifestError, PlanConfig, check_manifest, load_checked, load_manifest, plan_target, save_manifest,
                          validate_manifest)
-from medmat.plan._demo import DEMO_TARGET, demo_items, write_demo_store
+from helpers.plan_store import DEMO_TARGET, demo_items, write_demo_store
 from medmat.store import VQAStore
 
 ARMS = ["zero-shot", "related", "unrelated", "leave-out", "low-data"]

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from medmat.cli.main import app
 from medmat.mat import Triplet
 from medmat.plan import PlanConfig, eligible_targets, load_manifest, plan_targets, validate_manifest
-from medmat.plan._demo import DEMO_SUBSETS, write_demo_store
+from helpers.plan_store import DEMO_SUBSETS, write_demo_store
 from medmat.store import VQAStore
 
 FULL = frozenset({"modality", "area", "task"})

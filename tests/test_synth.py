@@ -80,8 +80,9 @@ def test_catalog_file_is_a_valid_user_catalog(tmp_path):
         root = tmp_path / "raw" / ds["layout"]["root"]
         for split, folder in ds["layout"]["split_dirs"].items():
             assert sorted(p.name for p in (root / folder).iterdir()) == sorted(ds["labels"])
-    catalog = pytest.importorskip("medmat.catalog")
-    cat = catalog.load_catalog(user_files=[tmp_path / "catalog.yaml"])
+    from medmat.catalog import load_catalog
+
+    cat = load_catalog(user_files=[tmp_path / "catalog.yaml"])
     entry = cat.datasets["synth-ct-brain-presence"]
     assert str(entry.triplet) == "CT/Brain/Lesion Presence" and entry.labels == ["abnormal", "normal"]
     assert len(cat.templates("synth-ct-brain-presence")) >= 6

@@ -9,7 +9,7 @@ import pytest
 from medmat.synth import SynthConfig, load_design, render, sample_latents
 from medmat.synth.findings import label_of
 from medmat.synth.grids import grid
-from medmat.synth.render import organ_frame
+from medmat.synth.anatomy import organ_frame
 
 
 def _diff(latent, size=64):

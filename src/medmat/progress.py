@@ -46,8 +46,9 @@ class _LineTask(Task):
     def __init__(self, reporter: "LineReporter", description: str, total: int | None):
         self.r, self.description, self.total = reporter, description, total
         self.completed, self.info = 0, {}
-        self.t0 = time.monotonic()
+        self.t0 = self._last_time = time.monotonic()
         self._last_line = -1
+        self.every = reporter.every
 
     def update(self, completed: int | None = None, total: int | None = None, **info: Any) -> None:
         if total is not None:
@@ -61,11 +62,13 @@ class _LineTask(Task):
         self.update(completed=self.completed + n)
 
     def _maybe_print(self, force: bool = False) -> None:
-        every = self.r.every
-        due = self.completed // every != self._last_line // every if self._last_line >= 0 else self.completed >= every
+        crossed = self.completed // self.every > max(self._last_line, 0) // self.every
         done = self.total is not None and self.completed >= self.total
-        if (due or done or force) and self.completed != self._last_line:
-            self._last_line = self.completed
+        if crossed and not (done or force) and time.monotonic() - self._last_time < self.r.min_interval:
+            self.every *= 2  # steps come faster than lines should: print every 2N steps from now on
+            return
+        if (crossed or done or force) and self.completed != self._last_line:
+            self._last_line, self._last_time = self.completed, time.monotonic()
             self.r.stream.write(self.line() + "\n")
             self.r.stream.flush()
 
@@ -84,11 +87,14 @@ class _LineTask(Task):
 
 
 class LineReporter(Reporter):
-    """Plain text for logs: a line per ``say`` and one every ``every`` steps of a task."""
+    """Plain text for logs: a line per ``say``, and a line when a task passes a multiple of
+    ``every`` steps and when it ends. A task whose lines would come faster than one per
+    ``min_interval`` seconds doubles its ``every`` (50, 100, 200 ... steps) instead."""
 
-    def __init__(self, stream: IO[str] | None = None, every: int = 50):
+    def __init__(self, stream: IO[str] | None = None, every: int = 50, min_interval: float = 2.0):
         self.stream = stream or sys.stderr
         self.every = max(1, every)
+        self.min_interval = min_interval
 
     def say(self, text: str) -> None:
         self.stream.write(f"{text}\n")

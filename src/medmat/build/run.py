@@ -129,9 +129,8 @@ def build(cfg: BuildConfig, store_dir: str | Path, *, base_dir: str | Path | Non
                 from medmat.synth import generate
 
                 out = Path(work_dir) if work_dir is not None else store.parent / "data" / "synth"
-                n = len(cfg.synth.triplets or []) or "every"
                 reporter.say(f"generating the synthetic MAT benchmark ({cfg.synth.size}px, {cfg.synth.per_label} "
-                             f"images per label, {n} triplet(s)) in {out} ...")
+                             f"images per label) in {out} ...")
                 with reporter.task("synthetic images") as task:
                     generate(out, cfg.synth, workers=cfg.workers, progress=task.advance)
                 catalogs, data_root = [out / "catalog.yaml"], out / "raw"

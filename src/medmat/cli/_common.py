@@ -19,6 +19,7 @@ console = Console(stderr=True)
 out = Console()
 
 PROGRESS_EVERY_ENV = "MEDMAT_PROGRESS_EVERY"
+PROGRESS_SECONDS_ENV = "MEDMAT_PROGRESS_SECONDS"
 
 
 def emit_json(obj: Any) -> None:
@@ -74,19 +75,24 @@ class RichReporter(Reporter):
                 self.p.update(tid, total=t.completed or 1, completed=t.completed or 1)
 
 
+def _env_number(name: str, default: float) -> float:
+    try:
+        return max(0.0, float(os.environ.get(name, default)))
+    except ValueError:
+        raise fail(f"${name} must be a number, got {os.environ.get(name)!r}") from None
+
+
 @contextmanager
 def reporter(as_json: bool = False) -> Iterator[Reporter]:
-    """The reporter for this command: silent with --json, a rich bar in a terminal, a plain
-    line every $MEDMAT_PROGRESS_EVERY (default 50) steps otherwise (logs, CI, pipes)."""
+    """The reporter for this command: silent with --json, a rich bar in a terminal, and
+    otherwise (logs, CI, pipes) a plain line every $MEDMAT_PROGRESS_EVERY steps (default 50),
+    at most one per $MEDMAT_PROGRESS_SECONDS (default 2)."""
     if as_json:
         yield Reporter()
         return
     if not console.is_terminal:
-        try:
-            every = int(os.environ.get(PROGRESS_EVERY_ENV, "50"))
-        except ValueError:
-            every = 50
-        yield LineReporter(sys.stderr, every=every)
+        yield LineReporter(sys.stderr, every=int(_env_number(PROGRESS_EVERY_ENV, 50)),
+                           min_interval=_env_number(PROGRESS_SECONDS_ENV, 2.0))
         return
     p = Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

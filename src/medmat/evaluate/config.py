@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, field_validator
 
 from medmat.config import StrictConfig
-from medmat.evaluate.stats import DEFAULT_BOOT
+
+DEFAULT_BOOT = 1000
+"""Bootstrap resamples of every interval, unless a stage asks for another number."""
 
 
 class EvalConfig(StrictConfig):

@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-DEFAULT_BOOT = 1000
+from medmat.evaluate.config import DEFAULT_BOOT
+
 DEFAULT_CONFIDENCE = 0.95
 
 

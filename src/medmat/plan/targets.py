@@ -141,6 +141,8 @@ def plan_targets(store: VQAStore, config: PlanConfig, out_dir: str | Path | None
                                  key=DIRECTION_ORDER.index),
             "arms": [a.name for a in manifest.arms],
         })
+    if on_target:
+        on_target(len(targets), len(targets), "")
     study = {
         "version": 1, "store": store_ref(store.root, (Path(out_dir) if out_dir else Path(".")) / f"study.{fmt}"),
         "store_fingerprint": index.fingerprint, "seed": config.seed,

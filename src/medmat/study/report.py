@@ -23,11 +23,11 @@ DIRECTION_TITLES = {
 }
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-def _cell(r: ResultRow | None) -> str:
+def accuracy_cell(r: ResultRow | None) -> str:
     if r is None:
         return "–"
     return f"{100 * r.accuracy:.1f} [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
@@ -44,8 +44,8 @@ def verdict(s: Summary) -> str:
     if s.mean_gain is None:
         return "No related/unrelated comparison was run, so the study says nothing about compositional generalization."
     core = (
-        f"Over {s.n_targets} target(s) ({s.scorer} scorer), related training scored {_pct(s.mean_related)}% on average "
-        f"against {_pct(s.mean_unrelated)}% for unrelated training of the same size and {_pct(s.mean_zero_shot)}% zero-shot: "
+        f"Over {s.n_targets} target(s) ({s.scorer} scorer), related training scored {pct(s.mean_related)}% on average "
+        f"against {pct(s.mean_unrelated)}% for unrelated training of the same size and {pct(s.mean_zero_shot)}% zero-shot: "
         f"a mean gain of {100 * s.mean_gain:+.1f} points, 95% interval [{100 * s.gain_ci_low:+.1f}, {100 * s.gain_ci_high:+.1f}]; "
         f"related beat unrelated in {s.related_wins} of {s.comparisons} comparisons. "
     )
@@ -64,8 +64,8 @@ def paper_tables(results: StudyResults, scorer: str) -> list[tuple[str, list[lis
         rel, unrel = by_arm.get((g.target, g.related_arm)), by_arm.get((g.target, g.unrelated_arm))
         groups[g.direction or "related"].append([
             g.target, " + ".join(rel.sources) if rel else "", str(rel.n_train if rel else ""),
-            _cell(zero.get(g.target)), _cell(unrel), _cell(rel), _gain_cell(g),
-            _pct(rel.in_distribution_accuracy) if rel else "–",
+            accuracy_cell(zero.get(g.target)), accuracy_cell(unrel), accuracy_cell(rel), _gain_cell(g),
+            pct(rel.in_distribution_accuracy) if rel else "–",
         ])
     order = list(DIRECTION_TITLES) + sorted(set(groups) - set(DIRECTION_TITLES))
     return [(DIRECTION_TITLES.get(d, d), groups[d]) for d in order if d in groups]
@@ -77,7 +77,7 @@ HEADER = ["target", "related sources", "n train", "zero-shot", "unrelated", "rel
 
 def other_rows(results: StudyResults, scorer: str) -> list[list[str]]:
     rows = [r for r in results.rows if r.scorer == scorer and r.kind not in ("zero-shot", "related", "unrelated")]
-    return [[r.target, r.arm, str(r.n_train), _cell(r), f"{100 * r.invalid_rate:.1f}"] for r in rows]
+    return [[r.target, r.arm, str(r.n_train), accuracy_cell(r), f"{100 * r.invalid_rate:.1f}"] for r in rows]
 
 
 def _figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
@@ -91,7 +91,7 @@ def _figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
     return figs
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -134,12 +134,12 @@ def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[s
                "of the subsets it trained on (option scorer): what it learned where it was trained.", ""]
         hp.append(f"<h2>Paper-style table ({html.escape(scorer)} scorer)</h2>")
         for title, rows in paper_tables(results, scorer):
-            md += [f"### {title}", "", _md_table(HEADER, rows), ""]
+            md += [f"### {title}", "", md_table(HEADER, rows), ""]
             hp += [f"<h3>{html.escape(title)}</h3>", _html_table(HEADER, rows)]
         extra = other_rows(results, scorer)
         if extra:
             h = ["target", "arm", "n train", "accuracy", "invalid %"]
-            md += ["### Other arms", "", _md_table(h, extra), ""]
+            md += ["### Other arms", "", md_table(h, extra), ""]
             hp += ["<h3>Other arms</h3>", _html_table(h, extra)]
     if figs:
         md += ["## Figures", ""]

@@ -14,15 +14,24 @@ Public API (stable; see docs/synth.md)::
 Laterality labels ('left'/'right') are image sides: never flip-augment that task.
 """
 
-from medmat.synth.design import CGTarget, Design, cg_targets, direction_pairs, load_design
-from medmat.synth.latent import Latent, Lesion, Pose, SynthConfig
-from medmat.synth.render import render
-from medmat.synth.sample import dataset_id, sample_latents
-from medmat.synth.sheet import contact_sheet
-from medmat.synth.writer import SynthSummary, generate
+from medmat.lazy import lazy_exports
 
-__all__ = [
-    "CGTarget", "Design", "Latent", "Lesion", "Pose", "SynthConfig", "SynthSummary", "cg_targets",
-    "contact_sheet", "dataset_id", "direction_pairs", "generate", "load_design", "render", "sample_latents",
-]
-
+_EXPORTS = {
+    "CGTarget": "design",
+    "Design": "design",
+    "Latent": "latent",
+    "Lesion": "latent",
+    "Pose": "latent",
+    "SynthConfig": "latent",
+    "SynthSummary": "writer",
+    "cg_targets": "design",
+    "contact_sheet": "sheet",
+    "dataset_id": "sample",
+    "direction_pairs": "design",
+    "generate": "writer",
+    "load_design": "design",
+    "render": "rendering",
+    "sample_latents": "sample",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-MIN_SIZE, MAX_SIZE = 64, 224
+from medmat.synth.latent import MAX_SIZE, MIN_SIZE
+
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from medmat.synth.grids import MAX_SIZE, MIN_SIZE
+MIN_SIZE, MAX_SIZE = 64, 224
+"""Image sides the renderer supports (its precomputed grids, ``synth/grids.py``)."""
+
 
 Shape = Literal["round", "spiculated", "elongated"]
 Quality = Literal["good", "blurred", "noisy"]

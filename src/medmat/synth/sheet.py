@@ -12,7 +12,7 @@ from medmat.synth.design import load_design
 from medmat.synth.findings import FINDINGS, Placer
 from medmat.synth.latent import Latent, Pose
 from medmat.synth.png import encode_png
-from medmat.synth.render import render
+from medmat.synth.rendering import render
 
 LABEL_W, HEADER_H, PAD = 120, 18, 2
 

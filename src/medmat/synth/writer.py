@@ -29,7 +29,7 @@ from medmat.synth.catalog_out import build_catalog
 from medmat.synth.design import load_design
 from medmat.synth.latent import SynthConfig
 from medmat.synth.png import encode_png
-from medmat.synth.render import render
+from medmat.synth.rendering import render
 from medmat.synth.sample import Job, jobs, resolve_triplets, sample_one
 
 FORMAT_VERSION = 1

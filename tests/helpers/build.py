@@ -1,8 +1,8 @@
-"""Fixtures shared by the build/export/audit tests (imported as ``test_build_helpers``).
+"""Fixtures shared by the build/export/audit tests (``from helpers.build import ...``).
 
-When engineer B1's ``medmat.sources``/``medmat.imaging`` are present the tests use them;
-``fake_reader``/``fake_materialize`` are small stand-ins with the same signatures so the
-store logic is tested either way.
+``fake_reader``/``fake_materialize`` are small stand-ins with the signatures of
+``medmat.sources.read_dataset`` and ``medmat.imaging.materialize``, for store-logic tests
+that inject them (and for interrupting a build at a chosen point).
 """
 
 from __future__ import annotations
@@ -77,19 +77,6 @@ def fake_materialize(records, data_root, store_root, max_side=None, fmt="auto", 
     return out, skips
 
 
-def use_io(monkeypatch) -> str:
-    """Real reader/materialiser when B1's modules exist, else the fakes. Returns which."""
-    try:
-        from medmat.imaging import materialize  # noqa: F401
-        from medmat.sources import read_dataset  # noqa: F401
-        return "real"
-    except ImportError:
-        import medmat.pipeline as pl
-        monkeypatch.setattr(pl, "_default_reader", lambda: fake_reader)
-        monkeypatch.setattr(pl, "_default_materializer", lambda: fake_materialize)
-        return "fake"
-
-
 def small_store(tmp_path: Path, counts: dict[str, int] | None = None, seed: int = 0) -> Path:
     """A built store of one 3-label subset (in-process, fake IO): for export/audit tests."""
     from medmat.catalog.models import ClassFoldersLayout
@@ -103,13 +90,3 @@ def small_store(tmp_path: Path, counts: dict[str, int] | None = None, seed: int 
     store = tmp_path / "store"
     build_store([job], [spec], raw, store, BuildSettings(seed=seed), reader=fake_reader, materializer=fake_materialize)
     return store
-
-
-def test_fakes_conserve_counts(tmp_path):
-    raw = class_folders(tmp_path / "raw", {"a": 2, "b": 1})
-    (raw / "a" / "bad.png").write_bytes(b"not a png")
-    from medmat.catalog.models import ClassFoldersLayout
-
-    got = list(fake_reader("d", ClassFoldersLayout(root="."), raw))
-    recs, skips = fake_materialize([r for r in got if isinstance(r, LabeledRecord)], raw, tmp_path / "s")
-    assert len(recs) == 3 and [s.reason for s in skips] == ["corrupt-image"]

@@ -15,7 +15,7 @@ from medmat.synth.grids import Grid, grid
 from medmat.synth.latent import Latent
 from medmat.synth.styles import MODALITIES
 
-__all__ = ["organ_frame", "render", "render_float"]  # organ_frame: moved to anatomy, kept here
+__all__ = ["render", "render_float"]
 
 
 def render_float(latent: Latent, size: int) -> np.ndarray:

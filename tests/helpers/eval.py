@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from medmat.models.base import Backbone, TrainConfig
+from medmat.models.base import Backbone, FitCallback, FitResult, TrainConfig
 from medmat.records import LETTERS, VQAItem, format_question_choice
 
 LABELS = ["Stone", "Cyst", "Normal", "Tumor"]
@@ -58,8 +58,9 @@ class FakeBackbone(Backbone):
             return item.n_options - 1
         raise ValueError(self.rule)
 
-    def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig) -> dict[str, Any]:
-        return {}
+    def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
+            callbacks: Sequence[FitCallback] = ()) -> FitResult:
+        raise NotImplementedError("the fake backbone answers by a rule; it cannot be trained")
 
     def score_options(self, items: Sequence[VQAItem], store_root: Path, batch_size: int = 8) -> list[list[float]]:
         self.calls.append(("score", len(items)))
@@ -85,14 +86,8 @@ class FakeBackbone(Backbone):
         pass
 
     @classmethod
-    def load(cls, path: Path | None, **kwargs: Any) -> "FakeBackbone":
+    def load(cls, path: Path | None, *, seed: int = 0, **kwargs: Any) -> "FakeBackbone":
         return cls(**kwargs)
-
-
-def test_support_items_are_consistent():
-    for it in make_items(9):
-        assert it.options[it.answer_index] == it.answer
-        assert it.question_choice.splitlines()[1 + it.answer_index] == f"{it.answer_choice}: {it.answer}"
 
 
 def write_store(root: Path, items: list[VQAItem], size: int = 16) -> Path:

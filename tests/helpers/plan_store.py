@@ -1,4 +1,4 @@
-"""A tiny VQA store for the planner's tests and documentation (no images, only items).
+"""A tiny VQA store for the planner's tests (no images, only items).
 
 Seen from the target CT/Lung/COVID-19 Classification ("03") every direction type has
 exactly one combination, three subsets share nothing with it, one subset is target-like
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medmat.config import DEFAULT_CAP
 from medmat.io import stable_hash, write_json, write_jsonl
 from medmat.records import VQAItem, format_question_choice
 
@@ -64,7 +65,7 @@ def write_demo_store(root: str | Path, **kw) -> Path:
     items = demo_items(**kw)
     write_jsonl(root / "items.jsonl", (it.to_dict() for it in items))
     write_json(root / "store.json", {
-        "version": 1, "seed": 0, "cap": 3000,
+        "version": 1, "seed": 0, "cap": DEFAULT_CAP,
         "subsets": [{"id": sid, "triplet": t, "labels": sorted(labels)} for sid, (t, labels) in DEMO_SUBSETS.items()],
     })
     return root
