@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from medmat.models import BACKBONES  # noqa: E402
+from medmat.models import BACKBONES, TrainConfig  # noqa: E402
 from medmat.models.hf import FAMILIES  # noqa: E402
 from medmat.models.hf.chat import IGNORE_INDEX, encode, item_messages, messages  # noqa: E402
 from medmat.models.tiny import NOT_BUILDABLE, TINY_BUILDERS, build_tiny, write_tiny_store  # noqa: E402
@@ -64,7 +64,10 @@ def test_tiny_family_smoke(family, tmp_path, store):
 
     # Label mask: exactly the answer (with the template's prefix) and the end of turn, i.e.
     # what the template appends after the generation prompt, minus the newline after it.
-    batch = encode(bb.processor, [item_messages(it, root, True) for it in items[:2]], train=True)
+    eot_id = tok.convert_tokens_to_ids(FAMILIES.get(family).end_of_turn)
+    assert bb.supervision.end_of_turn_id == eot_id and bb.supervision.action == "kept"
+    batch = encode(bb.processor, [item_messages(it, root, True) for it in items[:2]], train=True,
+                   end_of_turn_id=eot_id)
     for row, (ids, labels) in enumerate(zip(batch["input_ids"], batch["labels"])):
         letter = items[row].answer_choice
         prompt = bb.processor.apply_chat_template(messages("Q", None), tokenize=False, add_generation_prompt=True)
@@ -74,6 +77,7 @@ def test_tiny_family_smoke(family, tmp_path, store):
         assert expected.strip() != letter  # the end-of-turn marker is part of it
         sup = [int(i) for i, lab in zip(ids, labels) if lab != IGNORE_INDEX]
         assert tok.decode(sup, skip_special_tokens=False) == expected
+        assert sup[-1] == eot_id and tok.decode(sup[:-1]).strip() == letter  # the letter, then the stop token
         positions = [i for i, lab in enumerate(labels) if lab != IGNORE_INDEX]
         assert positions == list(range(positions[0], positions[0] + len(positions))), "one contiguous span"
     assert "{% generation %}" in bb.processor.chat_template
@@ -98,6 +102,7 @@ def test_tiny_family_smoke(family, tmp_path, store):
         assert b == pytest.approx(s, abs=1e-5)
         assert sum(pow(2.718281828459045, x) for x in b) == pytest.approx(1.0, abs=1e-5)
 
+    assert eot_id in bb.stop_token_ids()
     out = bb.generate(items, root, max_new_tokens=2, batch_size=2)
     assert len(out) == len(items) and all(isinstance(o, str) for o in out)
     assert out == bb.generate(items, root, max_new_tokens=2, batch_size=3)  # greedy, padding-independent
@@ -137,12 +142,31 @@ def test_pixel_limits_set_the_number_of_image_tokens(tmp_path, store):
         BACKBONES.get("qwen2-vl").load(path, min_pixels=10_000, max_pixels=100)
 
 
-def test_shipped_template_without_generation_markers_is_replaced(tmp_path):
+def test_loading_checks_the_shipped_template(tmp_path):
+    """The template saved with a checkpoint decides nothing alone: its span must be answer + end of turn."""
     path = build_tiny("llava", tmp_path / "llava")
-    plain = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-    (path / "chat_template.jinja").write_text(plain)
+    family = FAMILIES.get("llava")
+    (path / "chat_template.jinja").write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}")
     bb = BACKBONES.get("llava").load(path)
-    assert bb.processor.chat_template == FAMILIES.get("llava").chat_template
-    marked = FAMILIES.get("llava").chat_template.replace("ASSISTANT:", "ASSISTANT :")
+    assert bb.processor.chat_template == family.chat_template and bb.supervision.action == "replaced"
+    # llava-hf's template: markers around "A " and no </s>: replaced, the prompt stays the same.
+    no_stop = family.chat_template.replace("{{ '</s>' }}", "{{ ' ' }}")
+    assert no_stop != family.chat_template
+    (path / "chat_template.jinja").write_text(no_stop)
+    bb = BACKBONES.get("llava").load(path)
+    assert bb.processor.chat_template == family.chat_template
+    assert (bb.supervision.action, bb.supervision.supervised) == ("replaced", " A</s>")
+    marked = family.chat_template.replace("ASSISTANT:", "ASSISTANT :")
     (path / "chat_template.jinja").write_text(marked)
-    assert BACKBONES.get("llava").load(path).processor.chat_template == marked  # kept: it has markers
+    bb = BACKBONES.get("llava").load(path)
+    assert bb.processor.chat_template == marked and bb.supervision.action == "kept"  # answer + </s>: kept
+    # Markers around the header and the answer: the model loads (scoring needs no span), training refuses.
+    wide = family.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "").replace(
+        "{{ message['role'].upper() + ': ' }}", "{% generation %}{{ message['role'].upper() + ': ' }}{% endgeneration %}")
+    assert wide.count("{% generation %}") == 1
+    (path / "chat_template.jinja").write_text(wide)
+    bb = BACKBONES.get("llava").load(path)
+    assert bb.supervision.action == "refused"
+    with pytest.raises(ValueError, match=r"supervises tokens that are not one contiguous span \('USER: "):
+        bb.fit([], tmp_path, tmp_path / "out", TrainConfig(max_steps=1))
+    assert not (tmp_path / "out").exists()

@@ -33,13 +33,15 @@ _WORDS = (
 
 
 def tiny_tokenizer(specials: list[str], *, bos: str, eos: str, pad: str, vocab_size: int = 600,
-                   extra: dict[str, str] | None = None) -> Any:
+                   extra: dict[str, str] | None = None, add_bos: bool = False) -> Any:
     """A byte-level BPE ``PreTrainedTokenizerFast`` trained on synthetic text, with ``specials``.
 
     ``extra`` names special tokens the processor looks up as attributes (``image_token``,
-    ``boi_token`` ...); transformers saves them as ``extra_special_tokens``.
+    ``boi_token`` ...); transformers saves them as ``extra_special_tokens``. ``add_bos``:
+    encoding with special tokens prepends ``bos``, as Llama-2 tokenizers do (llava-hf's
+    chat template writes no BOS and relies on it).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -52,6 +54,9 @@ def tiny_tokenizer(specials: list[str], *, bos: str, eos: str, pad: str, vocab_s
     )
     lines = [_WORDS] + [f"{w} {i}" for i, w in enumerate(_WORDS.split())]
     tok.train_from_iterator(lines * 4, trainer=trainer)
+    if add_bos:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad, unk_token=None,
         extra_special_tokens=dict(extra or {}),
@@ -114,7 +119,7 @@ def _llava(seed: int) -> tuple[Any, Any]:
     from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    tok = tiny_tokenizer(["<image>"], bos="<s>", eos="</s>", pad="<pad>")
+    tok = tiny_tokenizer(["<image>"], bos="<s>", eos="</s>", pad="<pad>", add_bos=True)
     cfg = LlavaConfig(
         vision_config=dict(model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                            num_attention_heads=2, image_size=28, patch_size=14, projection_dim=32),
@@ -138,7 +143,9 @@ def _idefics_like(seed: int, family: str) -> tuple[Any, Any]:
     from medmat.models.hf.processors import without_video
 
     specials = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"]
-    tok = tiny_tokenizer(specials, bos="<|begin_of_text|>", eos="<end_of_utterance>", pad="<|finetune_right_pad_id|>")
+    # The checkpoints' BOS, which their chat templates write first: Llama 3's for Idefics3, SmolLM2's for SmolVLM.
+    bos = "<|begin_of_text|>" if family == "idefics3" else "<|im_start|>"
+    tok = tiny_tokenizer(specials, bos=bos, eos="<end_of_utterance>", pad="<|finetune_right_pad_id|>")
     prefix = "Idefics3" if family == "idefics3" else "SmolVLM"
     cfg = getattr(transformers, f"{prefix}Config")(
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,

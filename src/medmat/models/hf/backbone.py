@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from medmat.io import read_json, write_json
 from medmat.models.base import Backbone, FitCallback, FitResult, TrainConfig
 from medmat.models.hf.families import FAMILIES, Family, family_for_model_type
+from medmat.models.hf.supervision import Supervision, inspect_template
 from medmat.records import VQAItem
 
 META_FILE = "medmat_hf.json"
@@ -41,12 +42,6 @@ class LoadOptions(BaseModel):
     attn_implementation: str | None = None
 
 
-def has_generation_markers(template: str | None) -> bool:
-    import re
-
-    return bool(template) and re.search(r"\{%-?\s*generation\s*-?%\}", template or "") is not None
-
-
 class HFBackbone(Backbone):
     """A transformers image-text-to-text model with its processor (see module docstring)."""
 
@@ -63,9 +58,9 @@ class HFBackbone(Backbone):
         # Image-resolution limits, passed on every processor call (not saved with the model).
         self.image_kwargs = self.family.pixel_kwargs(options.min_pixels, options.max_pixels,
                                                      getattr(processor.image_processor, "size", None))
-        if not has_generation_markers(getattr(processor, "chat_template", None)):
-            # Shipped templates often lack {% generation %}: the label mask needs it.
-            processor.chat_template = self.family.chat_template
+        # The template training and inference use: the shipped one when its supervised span is
+        # the answer + end of turn (or stops right before it), else the family's (supervision.py).
+        self.supervision: Supervision = inspect_template(processor, self.family)
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -160,6 +155,7 @@ class HFBackbone(Backbone):
         from medmat.models.hf.training import HFTrainOptions, prepare_model, run_sft
 
         opts = HFTrainOptions(**cfg.extra)
+        self.supervision.check_trainable()
         set_seed(cfg.seed)  # before LoRA initialises its weights
         self.model = prepare_model(self.model, self.family, cfg.method, opts)
         self.method = cfg.method
@@ -202,20 +198,36 @@ class HFBackbone(Backbone):
         check_scores(out)
         return out
 
-    def generate(self, items: Sequence[VQAItem], store_root: Path, max_new_tokens: int = 16,
-                 batch_size: int = 8) -> list[str]:
+    def stop_token_ids(self) -> list[int]:
+        """Generation stops on the model's EOS ids and on the family's end-of-turn token."""
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        return list(dict.fromkeys([*eos, self.supervision.end_of_turn_id]))
+
+    def generate_tokens(self, items: Sequence[VQAItem], store_root: Path, max_new_tokens: int = 16,
+                        batch_size: int = 8) -> list[list[int]]:
+        """Greedy continuation ids per item, up to and including the first stop token (no padding)."""
         import torch
 
         tok = self.processor.tokenizer
-        out: list[str] = []
+        stop = self.stop_token_ids()
+        out: list[list[int]] = []
         self.model.eval()
         with torch.no_grad():
             for _, batch in self._batches(items, store_root, batch_size):
                 n_prompt = batch["input_ids"].shape[1]
                 gen = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                          pad_token_id=tok.pad_token_id)
-                out.extend(tok.batch_decode(gen[:, n_prompt:], skip_special_tokens=True))
-        return [s.strip() for s in out]
+                                          eos_token_id=stop, pad_token_id=tok.pad_token_id)
+                for row in gen[:, n_prompt:].tolist():
+                    cut = next((i + 1 for i, t in enumerate(row) if t in stop), len(row))
+                    out.append(row[:cut])
+        return out
+
+    def generate(self, items: Sequence[VQAItem], store_root: Path, max_new_tokens: int = 16,
+                 batch_size: int = 8) -> list[str]:
+        tok = self.processor.tokenizer
+        ids = self.generate_tokens(items, store_root, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        return [s.strip() for s in tok.batch_decode(ids, skip_special_tokens=True)]
 
 
 def _dtype(name: str, device: str) -> Any:

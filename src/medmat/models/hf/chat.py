@@ -4,8 +4,9 @@ One function turns a VQAItem into chat messages; every consumer (training, scori
 generation, letter-token derivation) goes through it so prompts cannot drift apart.
 Encoding uses the processor's ``apply_chat_template`` on a batch of conversations, which
 expands image placeholders and, with ``return_assistant_tokens_mask``, marks the tokens
-inside the template's ``{% generation %}`` span: the labels are exactly those tokens
-(the answer and the end of its turn), everything else is -100.
+inside the template's ``{% generation %}`` span: the labels are exactly the answer and
+the end-of-turn token (checked on the ids, ``supervision.supervised_labels``), everything
+else is -100.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from medmat.models.hf.supervision import IGNORE_INDEX, supervised_labels  # noqa: F401 (IGNORE_INDEX re-exported)
 from medmat.records import LETTERS, VQAItem
-
-IGNORE_INDEX = -100
 
 
 def open_image(path: Path) -> Any:
@@ -45,12 +45,25 @@ def item_messages(item: VQAItem, store_root: Path, with_answer: bool) -> list[di
                     item.answer_choice if with_answer else None)
 
 
+def answer_text(conversation: list[dict[str, Any]]) -> str:
+    """The text of the conversation's last assistant turn (what training supervises)."""
+    turns = [m for m in conversation if m["role"] == "assistant"]
+    if not turns:
+        raise ValueError("a training conversation needs an assistant turn (the answer)")
+    content = turns[-1]["content"]
+    return content if isinstance(content, str) else "".join(c["text"] for c in content if c.get("type") == "text")
+
+
 def encode(processor: Any, conversations: list[list[dict[str, Any]]], *, train: bool,
-           image_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+           image_kwargs: dict[str, Any] | None = None, end_of_turn_id: int | None = None) -> dict[str, Any]:
     """Tensors for a batch. Training: right padded with ``labels``; inference: left padded prompts.
 
-    Padding side is not saved with processors, so it is set on every call.
+    Training needs the family's ``end_of_turn_id``: every label span must be the answer
+    followed by it (``supervision.supervised_labels``). Padding side is not saved with
+    processors, so it is set on every call.
     """
+    if train and end_of_turn_id is None:
+        raise ValueError("training batches need the family's end-of-turn token id (end_of_turn_id)")
     pk: dict[str, Any] = {"padding": True, "padding_side": "right" if train else "left", **(image_kwargs or {})}
     batch = processor.apply_chat_template(
         conversations, tokenize=True, return_dict=True, return_tensors="pt",
@@ -58,13 +71,10 @@ def encode(processor: Any, conversations: list[list[dict[str, Any]]], *, train: 
     )
     batch = dict(batch)
     if train:
-        import torch
-
-        mask = torch.as_tensor(batch.pop("assistant_masks")).bool()
-        labels = batch["input_ids"].masked_fill(~mask, IGNORE_INDEX)
-        if not bool(mask.any(dim=1).all()):
-            raise ValueError("an example has no supervised token: the chat template's {% generation %} span is empty")
-        batch["labels"] = labels
+        tok = processor.tokenizer
+        batch["labels"] = supervised_labels(
+            batch["input_ids"], batch.pop("assistant_masks"), [answer_text(c) for c in conversations],
+            int(end_of_turn_id), lambda ids: tok.decode(ids, skip_special_tokens=False))  # type: ignore[arg-type]
     return batch
 
 
@@ -75,10 +85,12 @@ class TrainCollator:
     processor: Any
     store_root: Path
     image_kwargs: dict[str, Any] | None = None
+    end_of_turn_id: int | None = None
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         convs = [messages(r["question"], open_image(Path(self.store_root) / r["image"]), r["answer"]) for r in rows]
-        return encode(self.processor, convs, train=True, image_kwargs=self.image_kwargs)
+        return encode(self.processor, convs, train=True, image_kwargs=self.image_kwargs,
+                      end_of_turn_id=self.end_of_turn_id)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Supervised fine-tuning of an HF backbone with TRL's SFTTrainer (LoRA or full).
 
 Why the pieces are as they are:
-  * Loss on the answer only: our collator (``chat.TrainCollator``) builds labels from the
-    chat template's ``{% generation %}`` span, so TRL's own dataset preparation is
-    skipped (``skip_prepare_dataset``) and images are read lazily per batch.
+  * Loss on the answer and the end-of-turn token only: our collator (``chat.TrainCollator``)
+    builds labels from the chat template's ``{% generation %}`` span, checked on the ids
+    (``supervision.py``), so TRL's own dataset preparation is skipped
+    (``skip_prepare_dataset``) and images are read lazily per batch. Which template
+    trained, and why, goes to ``details["chat_template"]`` (train.json).
   * LoRA adapts the language model only (family regex); the vision tower is frozen by
     default in both methods. ``train_lm_head`` adds the output layer to the trained
     modules: a randomly initialised tiny model cannot fit anything without it.
@@ -145,9 +147,11 @@ def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: 
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_dataset(train),
-        data_collator=TrainCollator(backbone.processor, store_root, backbone.image_kwargs),
+        data_collator=TrainCollator(backbone.processor, store_root, backbone.image_kwargs,
+                                    backbone.supervision.end_of_turn_id),
         processing_class=backbone.processor,
     )
+    check_sharding(trainer.accelerator.distributed_type)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the log goes to train.json / the progress bar, not stdout
@@ -174,8 +178,27 @@ def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: 
         losses=losses,
         details={"train_loss": float(result.training_loss), "bf16": use_bf16, "method": cfg.method,
                  "options": opts.model_dump(), "params": n_params, "trainable_params": n_trainable,
-                 "family": backbone.family.name, "processes": trainer.accelerator.num_processes},
+                 "family": backbone.family.name, "processes": trainer.accelerator.num_processes,
+                 "chat_template": backbone.supervision.details()},
     )
+
+
+def check_sharding(distributed_type: Any) -> None:
+    """Refuse a launch that asks for FSDP or DeepSpeed but would not get it.
+
+    accelerate applies FSDP only to GPU-like process groups: on CPU processes the same launch
+    silently runs plain DDP (every rank holds the whole model), which would claim a sharded
+    run that never happened. The environment variables are the ones ``accelerate launch``
+    sets from its config file.
+    """
+    import os
+
+    for name, var, wanted in (("FSDP", "ACCELERATE_USE_FSDP", "FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED", "DEEPSPEED")):
+        got = str(getattr(distributed_type, "value", distributed_type)).upper()
+        if os.environ.get(var, "false").lower() == "true" and got != wanted:
+            raise ValueError(f"the launch asks for {name}, but accelerate runs this process as {got} "
+                             f"(on CPU, accelerate shards nothing: FSDP and DeepSpeed need GPUs); "
+                             "use a DDP config (examples/accelerate/ddp-cpu.yaml) or GPUs")
 
 
 def _StepReporter(callback: FitCallback) -> Any:
