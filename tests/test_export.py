@@ -1,9 +1,12 @@
-"""Every exporter, loaded the way its tool loads it (the real `datasets` for HF formats;
-the documented loader checks of LLaVA, LLaMA-Factory, ms-swift and VLMEvalKit re-implemented)."""
+"""Every exporter, loaded the way its tool loads it: the real `datasets` for the HF formats
+(TRL's image cast included), mirrors of VLMEvalKit and lmms-eval (tests/helpers/export_*_mirror.py,
+each naming the release it follows), and the documented loader rules of LLaVA, LLaMA-Factory and
+ms-swift. benchmarks/compat/ runs the real tools that install on a CPU machine in their own venvs."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -18,6 +21,7 @@ from medmat.cli.main import app
 from medmat.export import EXPORTERS, ExportOptions, export_store
 from medmat.store import VQAStore
 from helpers.build import small_store
+from helpers import export_lmms_mirror, export_vlmevalkit_mirror
 
 runner = CliRunner()
 
@@ -43,6 +47,9 @@ def check_trl(out: Path, st: VQAStore, **_):
     assert user["content"][1]["text"] == item.question_choice and assistant["content"][0]["text"] == item.answer_choice
     _open(row["images"][0], out).load()
     assert len(ds["train"]) + len(ds["test"]) == len(st.items())
+    with contextlib.chdir(out):  # relative paths (--copy-images) resolve against the working directory
+        pil = ds["test"].cast_column("images", datasets.List(datasets.Image()))  # as TRL's VLM docs do
+        assert all(isinstance(im, Image.Image) for im in pil[0]["images"])
 
 
 def check_llava(out: Path, st: VQAStore, image_folder: Path | None = None, **_):
@@ -98,6 +105,9 @@ def check_parquet(out: Path, st: VQAStore, tmp: Path, **_):
         img = ds[0]["image"]
         assert isinstance(img, Image.Image) and img.size == (32, 32)
         assert ds[0]["options"][ds[0]["answer_index"]] == ds[0]["answer"]
+        card = datasets.load_dataset(str(out))  # the folder itself: README.md configs + features
+        assert set(card) == {"train", "test"} and card["test"][0]["item_id"] == ds[0]["item_id"]
+        assert isinstance(card["train"][0]["image"], Image.Image)
     finally:
         pass
 
@@ -105,14 +115,42 @@ def check_parquet(out: Path, st: VQAStore, tmp: Path, **_):
 def check_vlmevalkit(out: Path, st: VQAStore, **_):
     import pandas as pd
 
-    df = pd.read_csv(out / "medmat_test.tsv", sep="\t")
-    assert list(df.columns[:10]) == ["index", "image", "question", "A", "B", "C", "D", "answer", "category",
-                                     "l2-category"]
+    (tsv,) = out.glob("medmat_test_*.tsv")
+    with _env("LMUData", str(out)):
+        ds = export_vlmevalkit_mirror.build_dataset(tsv.stem)
+    df = ds.data
+    assert list(df.columns[:11]) == ["index", "image", "image_path", "question", "A", "B", "C", "D", "answer",
+                                     "category", "l2-category"]
+    by_id = st.by_id()
     for _, row in df.iterrows():
         Image.open(io.BytesIO(base64.b64decode(row["image"]))).load()
         assert isinstance(row[row["answer"]], str)  # the answer's option is filled
         assert pd.isna(row["D"])  # 3-label subset: D empty
-        assert row["l2-category"] == "CT/Lung/COVID-19 Classification"
+        assert (row["category"], row["l2-category"], row["split"]) == ("s1", "CT/Lung/COVID-19 Classification", "test")
+        assert row["medmat_prompt"] == by_id[row["item_id"]].question_choice
+
+
+@contextlib.contextmanager
+def _env(key: str, value: str):
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = old
+
+
+def check_lmms(out: Path, st: VQAStore, **_):
+    (task,) = export_lmms_mirror.TaskManager(out).load("medmat")
+    docs = list(task.docs)
+    assert len(docs) == len(st.items(split="test"))
+    doc = docs[0]
+    assert isinstance(task.doc_to_visual(doc)[0], Image.Image)
+    assert task.doc_to_text(doc) == st.by_id()[doc["item_id"]].question_choice
+    assert task.score([task.doc_to_target(d) for d in docs])["accuracy"] == 1.0
 
 
 def check_medmat(out: Path, st: VQAStore, **_):
@@ -128,7 +166,7 @@ def check_medmat(out: Path, st: VQAStore, **_):
 
 
 CHECKS = {"trl": check_trl, "llava": check_llava, "sharegpt": check_sharegpt, "swift": check_swift,
-          "parquet": check_parquet, "vlmevalkit": check_vlmevalkit, "medmat": check_medmat}
+          "parquet": check_parquet, "vlmevalkit": check_vlmevalkit, "lmms-eval": check_lmms, "medmat": check_medmat}
 
 
 def test_every_exporter_has_a_loader_check():

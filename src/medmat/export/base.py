@@ -5,8 +5,10 @@ the store (every tool accepts it: LLaVA joins it to ``--image_folder``, which le
 absolute path as is; LLaMA-Factory, ms-swift and TRL open it directly). With
 ``copy_images`` the images are copied into ``OUT/images/..`` and referenced **relative
 to the export folder**, which is what LLaVA's ``--image_folder OUT``, LLaMA-Factory's
-``dataset_dir``/``media_dir`` and running ms-swift from ``OUT`` expect; the export folder
-is then self-contained and relocatable. Parquet and VLMEvalKit embed the image bytes.
+``dataset_dir``/``media_dir`` and ms-swift's ``ROOT_IMAGE_DIR=OUT`` expect (TRL/``datasets``
+open them from the working directory); the export folder is then self-contained and
+relocatable. Parquet, VLMEvalKit and lmms-eval embed the image bytes. docs/exports.md has
+each tool's commands.
 """
 
 from __future__ import annotations
@@ -15,39 +17,37 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
+from medmat.export.config import ExportConfig
 from medmat.registry import Registry
 from medmat.records import VQAItem
 from medmat.store import VQAStore
 
-SplitChoice = Literal["train", "test", "all"]
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """split: 'train', 'test' or 'all' (one file per split present); subsets: None = all;
-    copy_images: copy images into the export dir and use relative paths;
-    trl_style: 'messages' or 'prompt-completion' (trl only); capped: apply the store's cap
-    to train items (label-balanced, ``VQAStore.capped_train``)."""
-
-    split: SplitChoice = "all"
-    subsets: tuple[str, ...] | None = None
-    copy_images: bool = False
-    trl_style: str = "messages"
-    capped: bool = False
-
 
 @dataclass
 class ExportContext:
+    """One export run: the store, the folder, the config, and what it wrote.
+
+    ``notes`` are the lines a user runs next (the tool's command, an env variable to
+    set); the CLI prints them and ``--json`` returns them.
+    """
+
     store: VQAStore
     out_dir: Path
-    options: ExportOptions
+    options: ExportConfig
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _copied: set[str] = field(default_factory=set)
+    _selected: dict[str, list[VQAItem]] | None = None
 
     def selected(self) -> dict[str, list[VQAItem]]:
         """split -> items (store order), only the splits asked for and present."""
+        if self._selected is None:
+            self._selected = self._select()
+        return self._selected
+
+    def _select(self) -> dict[str, list[VQAItem]]:
         subsets = self.options.subsets
         known = set(self.store.subsets())
         if subsets:
@@ -91,21 +91,31 @@ class ExportContext:
     def add(self, path: Path) -> None:
         self.files.append(path)
 
+    def note(self, line: str) -> None:
+        self.notes.append(line)
+
 
 Exporter = Callable[[ExportContext], None]
 EXPORTERS: Registry[Exporter] = Registry("export format")
 
 
-def export_store(store: str | Path | VQAStore, fmt: str, out_dir: str | Path,
-                 options: ExportOptions | None = None) -> list[Path]:
-    """Export a store in format ``fmt``; returns the files written (not the copied images).
+def run_export(store: str | Path | VQAStore, fmt: str, out_dir: str | Path,
+               options: ExportConfig | None = None) -> ExportContext:
+    """Export a store in format ``fmt``: the export stage's one operation (the CLI calls it).
 
-    The built-in formats are registered by ``medmat.export`` (the package), which Python
-    imports before this module, so ``EXPORTERS`` is complete by the time this runs.
+    Returns the context: ``files`` written (not the copied images) and ``notes`` (what to
+    run next). The built-in formats are registered by ``medmat.export`` (the package),
+    which Python imports before this module, so ``EXPORTERS`` is complete by then.
     """
     exporter = EXPORTERS.get(fmt)
     st = store if isinstance(store, VQAStore) else VQAStore(store)
-    ctx = ExportContext(st, Path(out_dir), options or ExportOptions())
+    ctx = ExportContext(st, Path(out_dir), options or ExportConfig())
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     exporter(ctx)
-    return ctx.files
+    return ctx
+
+
+def export_store(store: str | Path | VQAStore, fmt: str, out_dir: str | Path,
+                 options: ExportConfig | None = None) -> list[Path]:
+    """:func:`run_export`, returning only the files written."""
+    return run_export(store, fmt, out_dir, options).files

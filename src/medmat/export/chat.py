@@ -35,6 +35,9 @@ def export_trl(ctx: ExportContext) -> None:
         path = ctx.out_dir / f"{split}.jsonl"
         write_jsonl(path, (_trl_row(ctx, it) for it in items))
         ctx.add(path)
+    where = f"cd {ctx.out_dir.resolve()} first (relative image paths) and " if ctx.options.copy_images else ""
+    ctx.note(f"{where}load with datasets.load_dataset('json', data_files=...), then "
+             ".cast_column('images', datasets.List(datasets.Image())) for PIL images (docs/exports.md)")
 
 
 @EXPORTERS.register("llava")
@@ -53,6 +56,10 @@ def export_llava(ctx: ExportContext) -> None:
         path = ctx.out_dir / f"{split}.json"
         write_json(path, rows)
         ctx.add(path)
+    out = ctx.out_dir.resolve()
+    split = "train" if "train" in ctx.selected() else next(iter(ctx.selected()))
+    ctx.note(f"LLaVA train.py: --data_path {out}/{split}.json --image_folder {out}   "
+             "(--image_folder is needed even with absolute paths)")
 
 
 @EXPORTERS.register("sharegpt")
@@ -62,8 +69,9 @@ def export_sharegpt(ctx: ExportContext) -> None:
     Use ``dataset_dir: OUT`` and ``dataset: medmat_train`` in the LLaMA-Factory config.
     """
     info = {}
+    base = ctx.options.name or "medmat"
     for split, items in ctx.selected().items():
-        name = f"medmat_{split}"
+        name = f"{base}_{split}"
         rows = [{
             "messages": [{"role": "user", "content": IMAGE_TOKEN + it.question_choice},
                          {"role": "assistant", "content": it.answer_choice}],
@@ -80,6 +88,8 @@ def export_sharegpt(ctx: ExportContext) -> None:
     path = ctx.out_dir / "dataset_info.json"
     write_json(path, info)
     ctx.add(path)
+    ctx.note(f"LLaMA-Factory YAML: dataset_dir: {ctx.out_dir.resolve()}  dataset: {', '.join(info)}   "
+             "(this dataset_info.json then stands in for the stock one; docs/exports.md shows how to merge)")
 
 
 @EXPORTERS.register("swift")
@@ -93,6 +103,11 @@ def export_swift(ctx: ExportContext) -> None:
             "images": [ctx.image_ref(it)],
         } for it in items))
         ctx.add(path)
+    out = ctx.out_dir.resolve()
+    env = f"ROOT_IMAGE_DIR={out} " if ctx.options.copy_images else ""
+    flags = {"train": "--dataset", "test": "--val_dataset"}
+    data = " ".join(f"{flags[s]} {out}/{s}.jsonl" for s in ctx.selected() if s in flags)
+    ctx.note(f"{env}swift sft --model MODEL {data} ...")
 
 
 @EXPORTERS.register("medmat")
