@@ -10,6 +10,9 @@ last ANSWER tokens, as medmat's collator produces.
 LoRA is placed exactly as medmat places it (family regex: language model attention + MLP,
 vision tower frozen). The baseline measured in the same run is a forward pass of the same
 batch without gradients; the step/forward ratio is printed next to the absolute figures.
+The same run also measures option scoring as medmat's evaluator does it (one forward pass
+per batch of questions, logits kept at the last position only: ``logits_to_keep=1``):
+``score_questions_per_s``.
 
     python benchmarks/bench_gpu_lora.py                  # 2B on the GPU (bf16)
     python benchmarks/bench_gpu_lora.py --size tiny      # a seconds-long CPU smoke run
@@ -173,6 +176,14 @@ def main() -> None:
     t_step = timed(train_step, a.steps)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
     t_fwd = timed(fwd_only, a.steps)
+    score_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+
+    def score() -> None:  # HFBackbone.score_options: next-token logits after the prompt only
+        with torch.no_grad():
+            model(**score_inputs, logits_to_keep=1)
+
+    model.eval()
+    t_score = timed(score, a.steps)
     flops = step_flops(cfg, seq, a.batch_size, n_patch)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     peak_flops = next((v for k, v in PEAK_BF16.items() if k in name), None)
@@ -181,6 +192,7 @@ def main() -> None:
         "batch_size": a.batch_size, "seq_len": seq, "image_tokens": n_patch // 4, "grad_ckpt": a.grad_ckpt,
         "step_s": round(t_step, 4), "forward_s": round(t_fwd, 4), "step_over_forward": round(t_step / t_fwd, 2),
         "tokens_per_s": round(a.batch_size * seq / t_step, 1), "samples_per_s": round(a.batch_size / t_step, 2),
+        "score_s": round(t_score, 4), "score_questions_per_s": round(a.batch_size / t_score, 2),
         "peak_mem_gib": round(peak, 2) if peak is not None else None,
         "tflops_per_s": round(flops / t_step / 1e12, 2),
         "mfu": round(flops / t_step / peak_flops, 4) if peak_flops else None,

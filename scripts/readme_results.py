@@ -24,7 +24,8 @@ from pathlib import Path
 
 from medmat.io import read_json, write_bytes, write_json, write_text
 from medmat.study import plots
-from medmat.study.report import HEADER, accuracy_cell, md_table, paper_tables, pct
+from medmat.study.report import md_table
+from medmat.study.tables import accuracy_cell, paper_tables, pct, summary_table
 from medmat.study.results import StudyResults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,9 +42,10 @@ def _run_line(run: dict) -> str:
 
 def _demo_block(res: StudyResults, run: dict) -> str:
     scorer = "option"
-    rows = [row for _, group in paper_tables(res, scorer) for row in group]
+    tables = paper_tables(res, scorer)
+    rows = [row for _, _, group in tables for row in group]
     s = next(x for x in res.summaries if x.scorer == scorer)
-    lines = [_run_line(run), "", md_table(HEADER, rows), "",
+    lines = [_run_line(run), "", md_table(tables[0][1], rows), "",
              f"Accuracy % on each target's test items ({scorer} scorer, 95% bootstrap intervals; gain is a paired "
              f"bootstrap on the same items). Related beat unrelated in {s.related_wins} of {s.comparisons} "
              f"comparisons: mean gain **{100 * s.mean_gain:+.1f} points, 95% interval [{100 * s.gain_ci_low:+.1f}, "
@@ -70,7 +72,12 @@ def _arms_block(res: StudyResults, run: dict) -> str:
                       md_table(["arm", "n train", "target accuracy % [95% CI]", "in-distribution %"], rows)])
 
 
-BLOCKS = {"demo": _demo_block, "synth-leave-out": _arms_block}
+def _table3_block(res: StudyResults, run: dict) -> str:
+    title, header, rows = summary_table(res, "option")
+    return "\n".join([_run_line(run), "", f"{title}, option scorer, accuracy %:", "", md_table(header, rows)])
+
+
+BLOCKS = {"demo": _demo_block, "synth-leave-out": _arms_block, "synth-table3": _table3_block}
 
 
 def save(run_dir: Path, name: str, command: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medmat.evaluate.parser import INVALID_HOWS, VALID_HOWS, ParsedAnswer, parse_answer
+from medmat.answers import INVALID_HOWS, VALID_HOWS, ParsedAnswer, parse_answer
 
 OPTS = ["Stone", "Cyst", "Normal", "Tumor"]  # A, B, C, D (the released sample record's labels)
 TWO = ["Normal", "COVID-19"]

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from medmat.study.report import verdict, write_report
-from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
+from medmat.study.results import GainRow, PooledRow, ResultRow, StudyResults, Summary
 
 
 def _row(target, arm, kind, acc, **kw):
-    base = dict(target=target, arm=arm, kind=kind, scorer="option", accuracy=acc, ci_low=acc - 0.05,
+    base = dict(target=target, arm=arm, kind=kind, scorer="option", accuracy=acc, seed=0, ci_low=acc - 0.05,
                 ci_high=acc + 0.05, n=100, chance=0.5, pred_letters={"A": 60, "B": 40}, true_letters={"A": 50, "B": 50})
     base.update(kw)
     return ResultRow(**base)
@@ -39,8 +39,16 @@ def _results(gain_low: float) -> StudyResults:
     ]
     summary = Summary(scorer="option", n_targets=2, mean_zero_shot=0.5, mean_unrelated=0.525, mean_related=0.71,
                       mean_gain=0.185, gain_ci_low=gain_low, gain_ci_high=0.3, related_wins=2, comparisons=2)
+    pooled = [
+        PooledRow(scorer="option", target=t1, direction="fixed-task", related_arm="related-fixed-task-1",
+                  unrelated_arm="unrelated-1", sources=["s1", "s2"], n_train=400, seeds=[0], zero_shot=0.5,
+                  unrelated=0.55, related=0.8, gain=0.25, gain_ci_low=0.12, gain_ci_high=0.37),
+        PooledRow(scorer="option", target=t2, direction="fixed-area", related_arm="related-fixed-area-1",
+                  unrelated_arm="unrelated-1", sources=["s3", "s4"], n_train=300, seeds=[0], zero_shot=0.5,
+                  unrelated=0.5, related=0.62, gain=0.12, gain_ci_low=-0.01, gain_ci_high=0.25),
+    ]
     return StudyResults(name="fixture study", description="test fixture", rows=rows, gains=gains,
-                        summaries=[summary], provenance={"git": "abc"})
+                        summaries=[summary], seeds=[0], pooled=pooled, provenance={"git": "abc"})
 
 
 def test_report_tables_and_figures(tmp_path):

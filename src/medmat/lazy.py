@@ -14,13 +14,15 @@ from typing import Any, Callable
 
 
 def lazy_exports(package: str, names: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``names`` maps each exported name to the submodule (relative to ``package``) defining it."""
+    """``names`` maps each exported name to the submodule (relative to ``package``, or an
+    absolute ``medmat.`` module) defining it."""
 
     def __getattr__(name: str) -> Any:
         sub = names.get(name)
         if sub is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{sub}"), name)
+        module = sub if sub.startswith("medmat.") else f"{package}.{sub}"
+        return getattr(importlib.import_module(module), name)
 
     def __dir__() -> list[str]:
         return sorted(names)

@@ -40,15 +40,32 @@ class BuildSettings(StrictConfig):
     workers: int = Field(1, ge=1, description="Processes that materialise images.")
     merge_val: bool = Field(True, description="Dataset 'val' splits count as train (Med-MAT has train and test).")
     strict: bool = Field(False, description="Fail when anything was skipped (after writing).")
+    # Per-file limits (medmat.imaging.limits): a file that breaks one is a skip naming it.
+    file_timeout_s: float = Field(120.0, gt=0, description="Seconds one image file may take to decode in its worker "
+                                                            "process; a slower file is stopped and skipped ('time-limit').")
+    max_pixels: int = Field(89_478_485, ge=1, description="Most pixels (voxels) one image, frame stack or volume may "
+                                                          "decode to; more is Skip('decompression-bomb'). PIL's default.")
+    max_decoded_mb: int = Field(1024, ge=1, description="Most megabytes one file's decoded pixel data may take, from "
+                                                        "its header, before decoding; more is Skip('memory-limit').")
+    worker_memory_mb: int = Field(4096, ge=64, description="Memory a decoding worker may add beyond its start size; a "
+                                                           "file that needs more is Skip('memory-limit').")
 
     @property
     def cap_value(self) -> int | None:
         """The cap as the store records it: None when uncapped."""
         return self.cap or None
 
+    def file_limits(self):
+        """These settings as the ``medmat.imaging.limits.FileLimits`` the readers and workers take."""
+        from medmat.imaging.limits import MB, FileLimits
+
+        return FileLimits(timeout_s=self.file_timeout_s, max_pixels=self.max_pixels,
+                          max_decoded_bytes=self.max_decoded_mb * MB, worker_memory_bytes=self.worker_memory_mb * MB)
+
     def stage1_key(self) -> dict[str, Any]:
         """The settings that change stage-1 output (part of its fingerprint)."""
-        return {"max_side": self.max_side, "fmt": self.fmt}
+        return {"max_side": self.max_side, "fmt": self.fmt, "max_pixels": self.max_pixels,
+                "max_decoded_mb": self.max_decoded_mb}
 
 
 class BuildConfig(BuildSettings):

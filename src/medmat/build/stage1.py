@@ -6,14 +6,22 @@ Output per dataset, under ``STORE/records/``:
   ``<id>.stage.json``   the inputs fingerprint and counts, written last
 
 A dataset is skipped on the next run when its stage file holds the same fingerprint
-(layout, labels, aliases, stage-1 settings, and every input file's path, size and mtime).
-Each file is written atomically and the stage file last, so an interrupted run leaves
-either a complete previous result or one that does not match and is rebuilt.
+(layout, labels, aliases, stage-1 settings, and every input file's path, size and mtime)
+and none of its skips is transient (a file stopped by the time limit or whose worker
+died: ``TRANSIENT_REASONS``), which a re-run tries again. Each file is written
+atomically and the stage file last, so an interrupted run leaves either a complete
+previous result or one that does not match and is rebuilt; images already materialised
+are reused through the materialiser's cache, so a rebuild costs little.
+
+The per-file limits of the settings (``BuildSettings.file_limits()``) reach the reader
+and the materialiser as ``limits=``; stand-ins without that parameter (tests) are called
+as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +34,8 @@ from medmat.build.config import BuildSettings, DatasetJob
 from medmat.records import LabeledRecord, Skip
 
 STAGE1_VERSION = 1
+# Skips that say more about this run than about the file: a re-run tries the file again.
+TRANSIENT_REASONS = frozenset({"time-limit", "worker-crashed"})
 
 
 @dataclass
@@ -100,6 +110,34 @@ def load_stage1(store_root: Path, dataset_id: str) -> DatasetResult:
     )
 
 
+def _takes_limits(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "limits" for p in params)  # named: a **kwargs wrapper may forward to one without
+
+
+def _with_limits(fn: Callable[..., Any], settings: BuildSettings) -> dict[str, Any]:
+    return {"limits": settings.file_limits()} if _takes_limits(fn) else {}
+
+
+def _reusable(store_root: Path, dataset_id: str, fp: str) -> DatasetResult | None:
+    rec_p, skip_p, stage_p = paths_for(store_root, dataset_id)
+    if not (stage_p.is_file() and rec_p.is_file() and skip_p.is_file()):
+        return None
+    try:
+        stage = read_json(stage_p)
+        if stage.get("fingerprint") != fp or TRANSIENT_REASONS & set(stage.get("skipped_by_reason") or {}):
+            return None
+        prev = load_stage1(store_root, dataset_id)
+    except (ValueError, KeyError, TypeError):
+        return None  # a corrupt stage file means: rebuild
+    if not all((store_root / r.image).is_file() for r in prev.records):
+        return None  # an image was removed from the store: rebuild
+    return prev
+
+
 def run_stage1(
     job: DatasetJob,
     data_root: Path,
@@ -112,22 +150,19 @@ def run_stage1(
     """Read + materialise one dataset, or reuse the previous result when inputs match."""
     rec_p, skip_p, stage_p = paths_for(store_root, job.id)
     fp = fingerprint(job, data_root, settings)
-    if stage_p.is_file() and rec_p.is_file() and skip_p.is_file():
-        try:
-            if read_json(stage_p).get("fingerprint") == fp:
-                prev = load_stage1(store_root, job.id)
-                if all((store_root / r.image).is_file() for r in prev.records):
-                    return prev  # else an image was removed from the store: rebuild
-        except ValueError:
-            pass  # a corrupt stage file means: rebuild
+    prev = _reusable(store_root, job.id, fp)
+    if prev is not None:
+        return prev
     raw: list[LabeledRecord] = []
     skips: list[Skip] = []
-    for x in reader(job.id, job.layout, data_root, labels=job.labels, label_aliases=job.label_aliases or None):
+    for x in reader(job.id, job.layout, data_root, labels=job.labels, label_aliases=job.label_aliases or None,
+                    **_with_limits(reader, settings)):
         (skips if isinstance(x, Skip) else raw).append(x)
     read = len(raw) + len(skips)
     with (reporter or Reporter()).task(f"images {job.id}", total=len(raw)) as task:
         records, mat_skips = materializer(raw, data_root, store_root, max_side=settings.max_side, fmt=settings.fmt,
-                                          workers=settings.workers, progress=task.advance)
+                                          workers=settings.workers, progress=task.advance,
+                                          **_with_limits(materializer, settings))
     records = sorted(records, key=lambda r: r.id)
     skips = skips + list(mat_skips)
     if len(records) + len(skips) < read:  # defend the invariant read = written + skipped

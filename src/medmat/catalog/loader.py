@@ -130,6 +130,12 @@ def _user_layer(path: str, issues: list[CatalogIssue]) -> _Layer | None:
         return None
     try:
         doc = yaml.load(p.read_text(encoding="utf-8"), Loader=_YamlLoader)
+    except UnicodeDecodeError as e:
+        issues.append(CatalogIssue(path, None, None, f"not UTF-8 text (byte {e.start}); a catalog is a YAML file"))
+        return None
+    except RecursionError:
+        issues.append(CatalogIssue(path, None, None, "malformed YAML: nested too deeply"))
+        return None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -23,7 +23,12 @@ PROGRESS_SECONDS_ENV = "MEDMAT_PROGRESS_SECONDS"
 
 
 def emit_json(obj: Any) -> None:
-    """Machine output goes to stdout as one JSON document and nothing else."""
+    """Machine output goes to stdout as one JSON document and nothing else (one process
+    of a multi-process launch: rank 0)."""
+    from medmat.runtime import is_main_process
+
+    if not is_main_process():
+        return
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False, default=str) + "\n")
 
 

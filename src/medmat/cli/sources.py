@@ -119,7 +119,8 @@ def convert(
     from PIL import Image
 
     from medmat.imaging.convert import ImageError, target_size
-    from medmat.imaging.loaders import DEFAULT_MAX_PIXELS, LOADERS, sniff_format
+    from medmat.imaging.limits import FileLimits
+    from medmat.imaging.loaders import LOADERS, sniff_format
 
     if not source.is_file():
         raise fail(f"{source} is not a file")
@@ -131,22 +132,29 @@ def convert(
             raise fail(f"--window must be CENTER,WIDTH (e.g. 40,400), got {window!r}")
         params["window"] = [c, w]
     kind = sniff_format(source.name)
-    if kind == "dicom" or (kind == "raster" and source.read_bytes()[128:132] == b"DICM"):
-        kind = "dicom"
-        params.update({"frame": frame, "frame_policy": "mip" if mip else "middle"})
-    elif kind == "nifti":
-        from medmat.imaging.nifti import axis_index, canonical_shape, load_header
-
-        try:
-            ax = axis_index(axis)
-            shape = canonical_shape(load_header(str(source)))
-        except (ValueError, ImageError) as e:
-            raise fail(escape(str(e)))
-        params.update({"axis": ax, "slice": shape[ax] // 2 if slice_index is None else slice_index})
+    with source.open("rb") as fh:
+        head = fh.read(132)
+    limits = FileLimits()
     try:
-        loaded = LOADERS.get(kind)(str(source), params, max_side, "png", DEFAULT_MAX_PIXELS)
+        if kind == "dicom" or (kind == "raster" and head[128:132] == b"DICM"):
+            kind = "dicom"
+            params.update({"frame": frame, "frame_policy": "mip" if mip else "middle"})
+        elif kind == "nifti":
+            from medmat.imaging.nifti import axis_index, canonical_shape, check_volume_size, load_header
+
+            try:
+                ax = axis_index(axis)
+            except ValueError as e:
+                raise fail(escape(str(e)))
+            img = load_header(str(source))
+            check_volume_size(img, limits)
+            shape = canonical_shape(img)
+            params.update({"axis": ax, "slice": shape[ax] // 2 if slice_index is None else slice_index})
+        loaded = LOADERS.get(kind)(str(source), params, max_side, "png", limits)
     except ImageError as e:
-        raise fail(f"{source}: {e.reason}: {escape(e.detail)}")
+        raise fail(f"{escape(str(source))}: {e.reason}: {escape(e.detail)}")
+    except MemoryError:
+        raise fail(f"{escape(str(source))}: memory-limit: out of memory while decoding")
     img = loaded.image
     size = target_size(img.size, max_side)
     if size:

@@ -7,6 +7,14 @@ every caller: missing item ids are errors, a store changed since planning is a w
 recorded in the metrics. ``evaluate_arm`` resumes an interrupted evaluation from the
 partial rows it saves every ``save_every`` seconds, so the bytes it finally writes are
 those of an uninterrupted run.
+
+Under ``accelerate launch`` / ``torchrun`` every rank calls ``evaluate_arm`` with the same
+arguments: each asks its share of the questions (``evaluate/shards.py``), the rows are
+gathered, and rank 0 alone writes predictions.jsonl and metrics.json, identical to a
+single process's. Each rank keeps its own partial rows (``.partial-<key>.rank<r>.jsonl``),
+and a resumed evaluation reuses the partial rows of every rank, whatever the number of
+processes was before. A rank that fails to load the model or to score its share makes
+every rank raise :class:`EvalError` with that rank's message, and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,11 +28,13 @@ from medmat.evaluate.config import EvalConfig
 from medmat.evaluate.predictions import Prediction
 from medmat.evaluate.results import write_results
 from medmat.evaluate.engine import EvalResult, evaluate
+from medmat.evaluate.shards import Shard, ShardError
 from medmat.io import dumps, read_jsonl, stable_hash, write_jsonl
 from medmat.models import open_backbone
 from medmat.models.base import ModelConfig
 from medmat.progress import Reporter
 from medmat.records import VQAItem
+from medmat.runtime import LaunchError, agree, join_launch
 from medmat.store import VQAStore, cap_balanced
 
 
@@ -93,21 +103,33 @@ def subset_items(store_root: str | Path, subset: str, split: str = "test") -> Ev
     return EvalItems(items, store.root, {"store": str(store.root), "subset": subset, "split": split})
 
 
-def partial_path(out_dir: Path, identity: dict[str, Any]) -> Path:
+def partial_path(out_dir: Path, identity: dict[str, Any], shard: Shard | None = None) -> Path:
     """Where rows of an unfinished evaluation are kept; the name encodes what is evaluated,
-    so a partial file is only ever reused by the same evaluation."""
-    return out_dir / f".partial-{stable_hash(dumps(identity))}.jsonl"
+    so a partial file is only ever reused by the same evaluation (each rank of a sharded
+    evaluation keeps its own)."""
+    key = stable_hash(dumps(identity))
+    rank = f".rank{shard.rank}" if shard is not None and shard.sharded else ""
+    return out_dir / f".partial-{key}{rank}.jsonl"
 
 
-def _resume_rows(path: Path, reporter: Reporter) -> list[Prediction]:
-    if not path.is_file():
-        return []
-    try:
-        rows = [Prediction.from_dict(d) for d in read_jsonl(path)]
-    except ValueError as e:
-        reporter.say(f"warning: ignoring unreadable partial results {path}: {e}")
-        return []
-    reporter.say(f"resuming: {len(rows)} answers reused from {path}")
+def _partial_files(out_dir: Path, identity: dict[str, Any]) -> list[Path]:
+    """The partial files of this evaluation left by any earlier run, sharded or not."""
+    key = stable_hash(dumps(identity))
+    return sorted(out_dir.glob(f".partial-{key}.jsonl")) + sorted(out_dir.glob(f".partial-{key}.rank*.jsonl"))
+
+
+def _resume_rows(paths: list[Path], reporter: Reporter) -> list[Prediction]:
+    rows: list[Prediction] = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            found = [Prediction.from_dict(d) for d in read_jsonl(path)]
+        except ValueError as e:
+            reporter.say(f"warning: ignoring unreadable partial results {path}: {e}")
+            continue
+        reporter.say(f"resuming: {len(found)} answers reused from {path}")
+        rows += found
     return rows
 
 
@@ -123,42 +145,75 @@ class _Saver:
             self._last = time.monotonic()
 
 
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
 def evaluate_arm(what: EvalItems, model: ModelConfig, checkpoint: str | Path | None, cfg: EvalConfig,
                  out_dir: str | Path | None = None, *, resume: bool = True, reporter: Reporter | None = None,
-                 save_every: float = 30.0) -> EvalResult:
+                 save_every: float = 30.0, shard: Shard | None = None) -> EvalResult:
     """Ask ``model`` (loaded from ``checkpoint``) every question of ``what`` with each scorer.
 
     With ``out_dir``: predictions.jsonl + metrics.json are written there, and with
     ``resume`` the partial rows of an interrupted run of the same evaluation are reused.
+    ``shard``: default, this process's place in the launch (module docstring); every rank
+    returns the whole result, only rank 0 writes it.
     """
+    shard = shard or Shard.of_launch()
     reporter = reporter or Reporter()
+    if shard.rank != 0:
+        reporter = Reporter()  # rank 0 speaks for the launch
     for w in what.warnings:
         reporter.say(f"warning: {w}")
     if not what.items:
         raise EvalError("no items to evaluate")
     try:
-        backbone = open_backbone(model, checkpoint)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        raise EvalError(f"cannot load backbone {model.backbone!r} from {checkpoint}: {e}") from None
-    partial, done, saver = None, [], None
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        identity = {"backbone": model.backbone, "checkpoint": str(Path(checkpoint).resolve()) if checkpoint else None,
-                    "options": model.options, "scorers": cfg.scorers, "circular": cfg.circular,
-                    "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens, "items": sorted(it.item_id for it in what.items)}
-        partial = partial_path(out_dir, identity)
-        if resume:
-            done = _resume_rows(partial, reporter)
-        saver = _Saver(partial, save_every)
-    with reporter.task("evaluating") as task:
-        progress: Callable[[int, int], None] = lambda n, total: task.update(completed=n, total=total)  # noqa: E731
-        result = evaluate(backbone, what.items, what.store_root, scorers=cfg.scorers, circular=cfg.circular,
-                          batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                          n_boot=cfg.n_boot, done=done, on_batch=saver, progress=progress)
-    result.metrics["config"].update({**what.context, "checkpoint": str(checkpoint) if checkpoint else None,
-                                     "warnings": list(what.warnings)})
-    if out_dir is not None:
-        write_results(result, out_dir)
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+        if shard.sharded:
+            join_launch()
+            reporter.say(f"evaluating {len(what.items)} items on {shard.world} processes")
+        backbone, failed = None, None
+        try:
+            backbone = open_backbone(model, checkpoint)
+        except Exception as e:
+            if not shard.sharded:
+                if isinstance(e, (ValueError, FileNotFoundError, OSError)):
+                    raise EvalError(f"cannot load backbone {model.backbone!r} from {checkpoint}: {e}") from None
+                raise
+            failed = _error(e)  # every rank must hear of it, or the others would wait for this one
+        if shard.sharded:
+            agree(failed, f"loading backbone {model.backbone!r} from {checkpoint}")
+        partial, done, saver = None, [], None
+        if out_dir is not None:
+            out_dir = Path(out_dir)
+            identity = {"backbone": model.backbone,
+                        "checkpoint": str(Path(checkpoint).resolve()) if checkpoint else None,
+                        "options": model.options, "scorers": cfg.scorers, "circular": cfg.circular,
+                        "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens,
+                        "items": sorted(it.item_id for it in what.items)}
+            partial = partial_path(out_dir, identity, shard)
+            if resume:
+                done = _resume_rows(_partial_files(out_dir, identity), reporter)
+            saver = _Saver(partial, save_every)
+        with reporter.task("evaluating") as task:
+            progress: Callable[[int, int], None] = lambda n, total: task.update(completed=n, total=total)  # noqa: E731
+            result = evaluate(backbone, what.items, what.store_root, scorers=cfg.scorers, circular=cfg.circular,
+                              batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                              n_boot=cfg.n_boot, done=done, on_batch=saver, progress=progress, shard=shard)
+        result.metrics["config"].update({**what.context, "checkpoint": str(checkpoint) if checkpoint else None,
+                                         "warnings": list(what.warnings)})
+        if out_dir is not None:
+            failed = None
+            if shard.rank == 0:
+                try:
+                    write_results(result, out_dir)
+                    for path in _partial_files(out_dir, identity):
+                        path.unlink(missing_ok=True)
+                except OSError as e:
+                    if not shard.sharded:
+                        raise
+                    failed = _error(e)
+            if shard.sharded:  # the others return only once the files are there (or all know why not)
+                agree(failed, f"writing results to {out_dir}")
+    except (LaunchError, ShardError) as e:
+        raise EvalError(str(e)) from None
     return result

@@ -9,6 +9,10 @@ Resuming: rows of an interrupted run (``done``) are reused instead of asked agai
 ``on_batch`` receives every row so far after each batch so a caller can save them. The
 rows come out in one canonical order, so a resumed run writes the same bytes as an
 uninterrupted one.
+
+Sharding (``shard``, see ``evaluate/shards.py``): under a multi-process launch each rank
+asks its share of the batches, the rows are gathered on every rank and the metrics drawn
+from all of them, so every rank returns the same result as a single process would.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from medmat.evaluate.metrics import compute_metrics
 from medmat.evaluate.predictions import Prediction
 from medmat.evaluate.rotation import rotations
 from medmat.evaluate.scorers import SCORERS, ScoreSettings
+from medmat.evaluate.shards import Shard, merge_shards
 from medmat.evaluate.stats import DEFAULT_BOOT
 from medmat.models.base import Backbone
 from medmat.records import VQAItem
@@ -66,11 +71,15 @@ def evaluate(
     n_boot: int = DEFAULT_BOOT,
     done: Sequence[Prediction] = (),
     on_batch: Callable[[list[Prediction]], None] | None = None,
+    shard: Shard | None = None,
 ) -> EvalResult:
     """Evaluate ``backbone`` on ``items`` with each scorer; ``seed`` seeds the bootstrap.
 
     ``done``: rows of an earlier, interrupted run of the same evaluation, reused as they
     are (a row whose answer letter or option count no longer matches is an error).
+    ``shard``: this process's part of a multi-process launch (every rank must call this
+    with the same arguments); ``progress`` and ``on_batch`` then follow this rank's share.
+    A rank whose share fails makes every rank raise :class:`ShardError`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -82,29 +91,45 @@ def evaluate(
     work = [(item, k, rotated) for item in items for k, rotated in rotations(item, circular)]
     settings = ScoreSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
     reused = _reusable(done, work, fns)
-    total, n_done = len(work) * len(fns), len(reused)
+    shard = shard or Shard()
+    plan = []  # (scorer, this rank's batches of the questions not reused)
+    for name in fns:
+        todo = [w for w in work if (name, w[0].item_id, w[1]) not in reused]
+        plan.append((name, shard.batches(todo, batch_size)))
+    total = len(reused) + sum(len(c) for _, chunks in plan for c in chunks)
+    n_done = len(reused)
     rows: dict[RowKey, Prediction] = dict(reused)
+    mine: list[Prediction] = []
     timing: dict[str, float] = {}
     if progress is not None and n_done:
         progress(n_done, total)
-    for name, fn in fns.items():
-        t0 = time.perf_counter()
-        todo = [w for w in work if (name, w[0].item_id, w[1]) not in reused]
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
-            answers = fn(backbone, [rotated for _, _, rotated in chunk], store_root, settings)
-            for (item, k, rotated), ans in zip(chunk, answers):
-                rows[(name, item.item_id, k)] = Prediction(
-                    item_id=item.item_id, subset=item.subset, triplet=item.triplet, scorer=name, rotation=k,
-                    pred=ans.pred, parsed_how=ans.how, correct=ans.pred == rotated.answer_choice,
-                    n_options=item.n_options, answer=rotated.answer_choice, raw=ans.raw, scores=ans.scores,
-                )
-            n_done += len(chunk)
-            if progress is not None:
-                progress(n_done, total)
-            if on_batch is not None:
-                on_batch(list(rows.values()))
-        timing[name] = time.perf_counter() - t0
+    error = None
+    try:
+        for name, chunks in plan:
+            fn, t0 = fns[name], time.perf_counter()
+            for chunk in chunks:
+                answers = fn(backbone, [rotated for _, _, rotated in chunk], store_root, settings)
+                for (item, k, rotated), ans in zip(chunk, answers):
+                    row = Prediction(
+                        item_id=item.item_id, subset=item.subset, triplet=item.triplet, scorer=name, rotation=k,
+                        pred=ans.pred, parsed_how=ans.how, correct=ans.pred == rotated.answer_choice,
+                        n_options=item.n_options, answer=rotated.answer_choice, raw=ans.raw, scores=ans.scores,
+                    )
+                    rows[(name, item.item_id, k)] = row
+                    mine.append(row)
+                n_done += len(chunk)
+                if progress is not None:
+                    progress(n_done, total)
+                if on_batch is not None:
+                    on_batch(list(rows.values()))
+            timing[name] = time.perf_counter() - t0
+    except Exception as e:
+        if not shard.sharded:
+            raise
+        error = f"{type(e).__name__}: {e}"  # told to every rank below, so none waits for this one
+    if shard.sharded:
+        for p in merge_shards(shard.gather((mine, error), "evaluation"), "evaluation"):
+            rows[(p.scorer, p.item_id, p.rotation)] = p
     ordered = [rows[(name, item.item_id, k)] for name in fns for item, k, _ in work]
     config = {
         "backbone": getattr(backbone, "name", type(backbone).__name__), "scorers": list(fns),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from medmat.registry import Registry
-from medmat.evaluate.parser import parse_answer
+from medmat.answers import parse_answer
 from medmat.models.base import Backbone
 from medmat.records import LETTERS, VQAItem
 

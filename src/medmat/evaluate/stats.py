@@ -133,6 +133,30 @@ def mean_gain_ci(
     return Interval(est, min(lo, est), max(hi, est), k, n_boot, confidence)
 
 
+def two_level_ci(groups: Sequence[Sequence[float]], n_boot: int = DEFAULT_BOOT, seed: int = 0,
+                 confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """Mean over groups of each group's mean, with a two-level bootstrap: resample the
+    groups, then the values within each chosen group.
+
+    For a study pooled over seeds this is the seed-aware interval: groups = rows of the
+    table and values = a row's gain in each seed (rows x seeds), or groups = seeds and
+    values = paired item differences (one row over seeds x items). With one group it is
+    the ordinary bootstrap of that group's mean. ``n`` is the number of groups.
+    """
+    _check(n_boot, confidence)
+    arrays = [_as_1d(g, f"two_level_ci[group {i}]") for i, g in enumerate(groups)]
+    if not arrays:
+        raise ValueError("two_level_ci: no groups")
+    rng = np.random.default_rng(seed)
+    within = np.stack([_resampled_means(a, n_boot, rng) for a in arrays])  # (groups, n_boot)
+    k = len(arrays)
+    pick = rng.integers(0, k, size=(n_boot, k)) if k > 1 else np.zeros((n_boot, 1), dtype=np.int64)
+    means = within[pick, np.arange(n_boot)[:, None]].mean(axis=1)
+    est = float(np.mean([a.mean() for a in arrays]))
+    lo, hi = _percentiles(means, confidence)
+    return Interval(est, min(lo, est), max(hi, est), k, n_boot, confidence)
+
+
 def align_by_item(rows_a: Mapping[str, bool], rows_b: Mapping[str, bool]) -> tuple[np.ndarray, np.ndarray]:
     """Correctness of two arms on the items both evaluated, in sorted item_id order.
 

@@ -15,15 +15,24 @@ REASONS = (
     "zero-byte", "not-an-image", "corrupt-image", "truncated-image", "decompression-bomb",
     "dicom-no-pixel-data", "dicom-truncated", "dicom-unsupported", "nifti-corrupt", "missing-file",
     "path-escapes-root",
+    # files that open but are not an image or volume of the kind medmat converts
+    "not-a-volume", "empty-volume", "nifti-unsupported",
+    # per-file limits (medmat.imaging.limits): the skip names the limit in its detail
+    "memory-limit", "time-limit", "worker-crashed",
 )
 
 
 class ImageError(Exception):
-    """An image that cannot be turned into pixels; ``reason`` is a Skip reason code."""
+    """An image that cannot be turned into pixels; ``reason`` is a Skip reason code.
 
-    def __init__(self, reason: str, detail: str = ""):
+    ``whole_file`` says the error is the file's, not one frame's or slice's: the
+    materialiser then gives every other record of the same file the same skip without
+    decoding it again (a volume whose decoding hangs must not cost the time limit once
+    per slice)."""
+
+    def __init__(self, reason: str, detail: str = "", *, whole_file: bool = True):
         super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
+        self.reason, self.detail, self.whole_file = reason, detail, whole_file
 
 
 def minmax_to_uint8(x: np.ndarray) -> np.ndarray:
@@ -86,6 +95,8 @@ def to_8bit(img: Image.Image) -> Image.Image:
 def array_to_image(arr: np.ndarray) -> Image.Image:
     """A uint8 (H, W) or (H, W, 3) array as an 'L' or 'RGB' PIL image."""
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    if arr.size == 0:
+        raise ImageError("corrupt-image", f"empty pixel array of shape {arr.shape}")
     if arr.ndim == 2:
         return Image.fromarray(arr, mode="L")
     if arr.ndim == 3 and arr.shape[2] == 3:

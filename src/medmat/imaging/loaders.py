@@ -2,12 +2,14 @@
 
 A registry keyed by ``record.meta['source_format']`` ('raster', 'dicom', 'nifti'); a record
 without it is sniffed by extension. Each loader also says whether the original bytes may be
-kept as they are (an 8-bit PNG/JPEG that needs no change).
+kept as they are (an 8-bit PNG/JPEG that needs no change). Every loader reads the header
+first and checks the per-file pixel and byte limits (``FileLimits``) before it decodes.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +19,9 @@ from PIL import Image, UnidentifiedImageError
 
 from medmat.registry import Registry
 from medmat.imaging.convert import ImageError, array_to_image, target_size, to_8bit
+from medmat.imaging.limits import DEFAULT_MAX_PIXELS, MB, MEMORY_REASON, FileLimits, check_decoded
 
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # PIL's decompression-bomb limit
+__all__ = ["DEFAULT_MAX_PIXELS", "LOADERS", "Loaded", "sniff_format"]
 
 
 @dataclass
@@ -45,6 +48,22 @@ def _pil_limit(max_pixels: int | None):
         Image.MAX_IMAGE_PIXELS = old
 
 
+def _pil_bytes_per_pixel(mode: str) -> int:
+    """Bytes PIL keeps per pixel of ``mode`` (multi-band and 32-bit modes take 4)."""
+    if mode.startswith("I;16"):
+        return 2
+    return 1 if mode in ("1", "L", "P") else 4
+
+
+def _read_file(path: str, limits: FileLimits | None) -> bytes:
+    size = os.path.getsize(path)
+    if limits is not None and limits.max_decoded_bytes is not None and size > limits.max_decoded_bytes:
+        raise ImageError(MEMORY_REASON, f"file of {size / MB:,.1f} MB is larger than "
+                                        f"max_decoded_mb={limits.max_decoded_bytes // MB}")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 def sniff_format(path: str) -> str:
     low = path.lower()
     if low.endswith((".nii", ".nii.gz")):
@@ -56,35 +75,42 @@ def sniff_format(path: str) -> str:
 
 @LOADERS.register("raster")
 def load_raster(path: str, params: dict[str, Any], max_side: int | None, fmt: str,
-                max_pixels: int | None) -> Loaded:
-    with open(path, "rb") as fh:
-        data = fh.read()
+                limits: FileLimits | None) -> Loaded:
+    data = _read_file(path, limits)
     if not data:
         raise ImageError("zero-byte", "empty file")
     if data[128:132] == b"DICM":  # a DICOM file without a .dcm name (common in table layouts)
-        return load_dicom(path, params, max_side, fmt, max_pixels)
+        return load_dicom(path, params, max_side, fmt, limits)
+    max_pixels = limits.max_pixels if limits is not None else None
     try:
         with _pil_limit(max_pixels):
             img = Image.open(io.BytesIO(data))
-            if max_pixels and img.width * img.height > max_pixels:
-                raise ImageError("decompression-bomb", f"{img.width}x{img.height} exceeds {max_pixels} pixels")
+            check_decoded(limits, img.width * img.height, _pil_bytes_per_pixel(img.mode),
+                          f"{img.format or 'image'} {img.width}x{img.height} {img.mode}")
             size = target_size(img.size, max_side)
             if size and img.format == "JPEG":
                 img.draft(img.mode if img.mode in ("L", "RGB") else None, size)  # DCT-domain downscale
             img.load()
+            return _finish_raster(img, data, max_side, fmt)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError("decompression-bomb", str(e)) from None
+        raise ImageError("decompression-bomb", f"{e} (max_pixels={max_pixels:,})") from None
     except UnidentifiedImageError:
         if data.startswith(_MAGIC):  # looks like an image format but does not parse
             raise ImageError("corrupt-image", "image signature present but the header does not parse") from None
         raise ImageError("not-an-image", "PIL does not recognise the file") from None
+    except MemoryError:
+        raise
     except OSError as e:
         reason = "truncated-image" if "truncat" in str(e).lower() or "end of" in str(e).lower() else "corrupt-image"
         raise ImageError(reason, str(e)) from None
-    except Exception as e:  # SyntaxError, ValueError ... from damaged headers
+    except Exception as e:  # SyntaxError, ValueError, struct.error ... from damaged headers or metadata
         raise ImageError("corrupt-image", f"{type(e).__name__}: {e}") from None
+
+
+def _finish_raster(img: Image.Image, data: bytes, max_side: int | None, fmt: str) -> Loaded:
+    """EXIF orientation, 8-bit conversion, and whether the original bytes can be kept."""
     source_format = img.format or "?"
     exif_rotated = source_format == "JPEG" and img.getexif().get(0x0112, 1) != 1
     if exif_rotated:
@@ -101,14 +127,11 @@ def load_raster(path: str, params: dict[str, Any], max_side: int | None, fmt: st
 
 @LOADERS.register("dicom")
 def load_dicom(path: str, params: dict[str, Any], max_side: int | None, fmt: str,
-               max_pixels: int | None) -> Loaded:
-    from medmat.imaging.dicom import dicom_to_uint8, n_frames, read_dicom
+               limits: FileLimits | None) -> Loaded:
+    from medmat.imaging.dicom import check_dicom_size, dicom_to_uint8, read_dicom
 
-    if max_pixels:
-        ds = read_dicom(path, header_only=True)
-        pixels = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * n_frames(ds)
-        if pixels > max_pixels:
-            raise ImageError("decompression-bomb", f"{pixels} pixels exceed {max_pixels}")
+    if limits is not None:
+        check_dicom_size(read_dicom(path, header_only=True), limits)
     arr = dicom_to_uint8(path, params.get("frame"), mip=params.get("frame_policy") == "mip",
                          window=params.get("window"))
     return Loaded(array_to_image(arr), "DICOM")
@@ -116,16 +139,11 @@ def load_dicom(path: str, params: dict[str, Any], max_side: int | None, fmt: str
 
 @LOADERS.register("nifti")
 def load_nifti(path: str, params: dict[str, Any], max_side: int | None, fmt: str,
-               max_pixels: int | None) -> Loaded:
-    from medmat.imaging.nifti import load_header, nifti_to_uint8
+               limits: FileLimits | None) -> Loaded:
+    from medmat.imaging.nifti import check_volume_size, load_header, nifti_to_uint8
 
-    if max_pixels:
-        shape = load_header(path).shape
-        pixels = 1
-        for n in shape[:3]:
-            pixels *= int(n)
-        if pixels > max_pixels:
-            raise ImageError("decompression-bomb", f"volume {shape} exceeds {max_pixels} voxels")
+    if limits is not None:
+        check_volume_size(load_header(path), limits)
     arr = nifti_to_uint8(path, int(params.get("axis", 2)), int(params.get("slice", 0)),
                          window=params.get("window"), percentiles=params.get("percentiles") or (0.5, 99.5))
     return Loaded(array_to_image(arr), "NIFTI")

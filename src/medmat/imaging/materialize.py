@@ -2,10 +2,13 @@
 
 Every record's image is loaded once, flattened to 8-bit L/RGB, resized if asked, encoded
 and named by the sha256 of the encoded bytes (``images/<h[:2]>/<h>.<ext>``): identical
-images are stored once and leakage checks can compare hashes. Work is spread over a
-process pool; results are assembled by key, so the output is the same for any number of
-workers and any completion order. A small cache (source path + size + mtime + settings ->
-hash) makes a re-run skip every image already done.
+images are stored once and leakage checks can compare hashes. Work is spread over guarded
+worker processes (``medmat.imaging.workers``) under per-file limits
+(``medmat.imaging.limits``): a file that takes too long, needs too much memory or kills
+its worker is a skip naming the limit, never a stalled or dead build. Results are
+assembled by key, so the output is the same for any number of workers and any completion
+order. A small cache (source path + size + mtime + settings -> hash, one shard per
+dataset: ``medmat.imaging.cache``) makes a re-run skip every image already done.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import contextlib
 import hashlib
 import io
 import json
-import multiprocessing as mp
 import os
 import stat
 import tempfile
@@ -24,20 +26,21 @@ from typing import Any, Callable, Iterable, Literal
 
 from PIL import Image
 
+from medmat.imaging.cache import CACHE_VERSION, MaterializeCache
 from medmat.imaging.convert import ImageError, target_size
-from medmat.imaging.loaders import DEFAULT_MAX_PIXELS, LOADERS, sniff_format
-from medmat.io import PathEscapesRoot, dumps, read_json, safe_relpath, write_json
+from medmat.imaging.limits import MEMORY_REASON, FileLimits, memory_detail
+from medmat.imaging.loaders import LOADERS, sniff_format
+from medmat.imaging.workers import run_guarded
+from medmat.io import PathEscapesRoot, dumps, safe_relpath
 from medmat.records import LabeledRecord, Skip
 
-CACHE_NAME = ".materialize-cache.json"
-CACHE_VERSION = 2
 LOADER_PARAMS = ("frame", "frame_policy", "window", "slice", "axis", "percentiles")
 JPEG_QUALITY = 95
 _CACHE_FLUSH_S = 15.0
 
 Format = Literal["png", "jpeg", "auto"]
-# task: (key, absolute source path, loader name, params json, max_side, fmt, max_pixels, images dir)
-Task = tuple[str, str, str, str, "int | None", str, "int | None", str]
+# task: (key, absolute source path, loader name, params json, max_side, fmt, limits, images dir)
+Task = tuple[str, str, str, str, "int | None", str, FileLimits, str]
 
 
 def _encode(img: Image.Image, ext: str) -> bytes:
@@ -73,10 +76,10 @@ def _usable(path: str, nbytes: int) -> bool:
 
 
 def _run_task(task: Task) -> tuple[str, bool, tuple]:
-    """Load, convert, encode and write one image (runs in a pool worker)."""
-    key, path, loader, params, max_side, fmt, max_pixels, images_dir = task
+    """Load, convert, encode and write one image (runs in a guarded worker)."""
+    key, path, loader, params, max_side, fmt, limits, images_dir = task
     try:
-        loaded = LOADERS.get(loader)(path, json.loads(params), max_side, fmt, max_pixels)
+        loaded = LOADERS.get(loader)(path, json.loads(params), max_side, fmt, limits)
         if loaded.raw is not None:
             data, ext, how = loaded.raw, ("png" if loaded.source_format == "PNG" else "jpg"), "copied"
             size = loaded.image.size
@@ -94,46 +97,11 @@ def _run_task(task: Task) -> tuple[str, bool, tuple]:
             _write_image(out, data)
         return key, True, (digest, ext, size[0], size[1], len(data), how)
     except ImageError as e:
-        return key, False, (e.reason, e.detail)
+        return key, False, (e.reason, e.detail, e.whole_file)
     except MemoryError:
-        return key, False, ("decompression-bomb", "out of memory while decoding")
+        return key, False, (MEMORY_REASON, memory_detail(limits), True)
     except Exception as e:  # recorded, never silent: a damaged file must not stop a long build
-        return key, False, ("corrupt-image", f"unexpected {type(e).__name__}: {e}")
-
-
-def _release_worker_caches() -> None:
-    """Drop the last decoded DICOM/NIfTI volume kept for 'all'-frame/slice runs (in-process runs)."""
-    from medmat.imaging.dicom import _decoded
-    from medmat.imaging.nifti import _volume
-
-    _decoded.cache_clear()
-    _volume.cache_clear()
-
-
-def _load_cache(path: Path) -> dict[str, list]:
-    if not path.is_file():
-        return {}
-    try:
-        data = read_json(path)
-    except ValueError:
-        return {}  # a damaged cache only costs re-encoding
-    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-        return {}
-    return dict(data.get("entries") or {})
-
-
-def _save_cache(path: Path, cache: dict[str, list]) -> None:
-    write_json(path, {"version": CACHE_VERSION, "entries": cache}, indent=None)
-
-
-def _iter_results(tasks: list[Task], workers: int) -> Iterable[tuple[str, bool, tuple]]:
-    if workers <= 1 or len(tasks) <= 1:
-        yield from map(_run_task, tasks)
-        return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    chunk = max(1, min(32, len(tasks) // (workers * 4)))
-    with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap_unordered(_run_task, tasks, chunksize=chunk)
+        return key, False, ("corrupt-image", f"unexpected {type(e).__name__}: {e}", False)
 
 
 def materialize(
@@ -145,13 +113,15 @@ def materialize(
     workers: int = 1,
     progress: Callable[[int], Any] | None = None,
     *,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    limits: FileLimits | None = None,
+    max_pixels: int | None = None,
     stats: dict[str, int] | None = None,
 ) -> tuple[list[LabeledRecord], list[Skip]]:
     """Write every record's image into ``store_root/images`` and return the re-pointed records.
 
     ``progress(n)`` is called with the number of records finished since the last call.
-    ``max_pixels`` is the decompression-bomb limit (PIL's by default; None disables it).
+    ``limits`` are the per-file limits (defaults: :class:`FileLimits`); ``max_pixels``, if
+    given, replaces their pixel limit (the decompression-bomb threshold).
     ``stats`` (optional dict) receives counts: encoded, copied, cached, skipped.
     Records keep their order; ``len(records) == len(out) + len(skips)``.
     """
@@ -159,16 +129,19 @@ def materialize(
         raise ValueError(f"fmt must be 'png', 'jpeg' or 'auto', got {fmt!r}")
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")
+    limits = limits or FileLimits()
+    if max_pixels is not None:
+        limits = limits.with_(max_pixels=max_pixels)
     data_root, store_root = Path(data_root), Path(store_root)
     images_dir = store_root / "images"
-    cache_path = store_root / CACHE_NAME
-    cache = _load_cache(cache_path)
+    cache = MaterializeCache(store_root)
     records = list(records)
     counts = {"encoded": 0, "copied": 0, "cached": 0, "skipped": 0}
 
     plan: list[tuple[LabeledRecord, str, str | Skip]] = []  # (record, source rel, key or skip)
     tasks: dict[str, Task] = {}
     weight: dict[str, int] = {}
+    owner: dict[str, str] = {}  # key -> the dataset whose cache shard records it
     done: dict[str, tuple] = {}
     for rec in records:
         try:
@@ -189,32 +162,41 @@ def materialize(
             continue
         loader = rec.meta.get("source_format") or sniff_format(rel)
         params = dumps({k: rec.meta[k] for k in LOADER_PARAMS if k in rec.meta})
-        key = "\x1f".join(map(str, (rel, st.st_size, st.st_mtime_ns, CACHE_VERSION, loader, params, max_side, fmt, max_pixels)))
+        key = "\x1f".join(map(str, (rel, st.st_size, st.st_mtime_ns, CACHE_VERSION, loader, params, max_side, fmt,
+                                     *limits.cache_key())))
         plan.append((rec, rel, key))
         weight[key] = weight.get(key, 0) + 1
-        hit = cache.get(key)
+        owner.setdefault(key, rec.dataset)
+        hit = cache.get(rec.dataset, key)
         if hit and len(hit) == 5 and _usable(str(images_dir / hit[0][:2] / f"{hit[0]}.{hit[1]}"), hit[4]):
             done[key] = (True, (*hit, "cached"))
         elif key not in tasks:
-            tasks[key] = (key, str(src), loader, params, max_side, fmt, max_pixels, str(images_dir))
+            tasks[key] = (key, str(src), loader, params, max_side, fmt, limits, str(images_dir))
 
     if progress:
         progress(len(records) - sum(weight[k] for k in tasks))
+    failed_files: dict[str, tuple] = {}  # source path -> the failure of the whole file
+
+    def known_failure(task: Task):
+        hit = failed_files.get(task[1])
+        return None if hit is None else (task[0], False, hit)
+
     last_flush = time.monotonic()
     try:
-        for key, ok, payload in _iter_results([tasks[k] for k in sorted(tasks)], workers):
+        for key, ok, payload in run_guarded(_run_task, [tasks[k] for k in sorted(tasks)], workers, limits,
+                                            precheck=known_failure):
             done[key] = (ok, payload)
+            if not ok and (len(payload) < 3 or payload[2]):  # the pool's time-limit / worker-crashed: the file's
+                failed_files[tasks[key][1]] = (payload[0], payload[1], True)
             if ok:
-                cache[key] = list(payload[:5])
+                cache.put(owner[key], key, list(payload[:5]))
             if progress:
                 progress(weight[key])
             if time.monotonic() - last_flush > _CACHE_FLUSH_S:
-                _save_cache(cache_path, cache)
+                cache.flush()
                 last_flush = time.monotonic()
     finally:
-        if tasks:
-            _save_cache(cache_path, cache)
-        _release_worker_caches()
+        cache.flush()
 
     out: list[LabeledRecord] = []
     skips: list[Skip] = []

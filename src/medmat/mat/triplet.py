@@ -66,7 +66,4 @@ class Triplet:
 
 
 def _family(vocab: Vocabulary, task: str) -> str:
-    try:
-        return vocab.family(task)
-    except ValueError:
-        return task
+    return vocab.family_or_self(task)

@@ -113,6 +113,12 @@ class Vocabulary:
         term = self.term("task", task)
         return term.family or term.name
 
+    def family_or_self(self, task: str) -> str:
+        """The family of a known task, else the task itself: no error (and no costly
+        did-you-mean search) for tasks outside the vocabulary, such as synthetic ones."""
+        term = self._index("task").get(fold(task))
+        return task if term is None else (term.family or term.name)
+
     def suggest(self, kind: Kind, value: str, n: int = 3) -> list[str]:
         spellings = {}
         for term in self.terms.get(kind, ()):

@@ -38,7 +38,10 @@ class TrainConfig(StrictConfig):
     lr: float = Field(1e-4, ge=0.0, description="Peak learning rate.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="Share of the steps spent warming up.")
-    method: Literal["lora", "full"] = Field("lora", description="lora | full (HF backbones).")
+    method: Literal["grpo", "lora", "full"] = Field(
+        "lora", description="lora | full: supervised fine-tuning (HF: LoRA adapters | all weights); grpo: RL with "
+                            "verifiable rewards (HF: TRL's GRPO, adapter chosen by extra.adapter; reference: policy "
+                            "gradient), settings in docs/training.md.")
     save_every: int = Field(200, ge=1, description="Steps between resumable checkpoints.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Backbone training settings (KEY=VALUE).")
 
@@ -92,6 +95,9 @@ class Backbone(ABC):
     """A model that can be trained on VQA items and answer them."""
 
     name: ClassVar[str]
+    data_parallel: ClassVar[bool] = False
+    """True when ``fit`` trains data-parallel under ``accelerate launch`` (HF backbones);
+    otherwise rank 0 trains alone and the other ranks wait (the train stage does this)."""
 
     @abstractmethod
     def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,

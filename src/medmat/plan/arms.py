@@ -64,7 +64,7 @@ class PlanContext:
 
 ArmBuilder = Callable[[PlanContext], None]
 ARM_KINDS: Registry[ArmBuilder] = Registry("arm kind")
-ARM_ORDER = ("zero-shot", "related", "unrelated", "leave-out", "low-data")
+ARM_ORDER = ("zero-shot", "related", "unrelated", "controls", "leave-out", "low-data")
 
 
 def _supplies(c: Candidate) -> list[str]:
@@ -175,6 +175,30 @@ def _unrelated(ctx: PlanContext) -> None:
         _replace(ctx, arm.model_copy(update={"matched_with": uname}))
         ctx.arms.append(source_arm(ctx, uname, "unrelated", cands, pools, n, matched_with=arm.name,
                                    downsized_from=arm.downsized_from))
+
+
+@ARM_KINDS.register("controls")
+def _controls(ctx: PlanContext) -> None:
+    """Per related arm: ``related-shuffled-*`` (its items, answers permuted within each
+    subset) and ``unrelated-vocab-*`` (its matched unrelated items, with the target's label
+    words as options and random answers); see plan/controls.py."""
+    related = [a for a in ctx.arms if a.kind == "related"]
+    unrelated = {a.name: a for a in ctx.arms if a.kind == "unrelated"}
+    if not related or not unrelated:
+        raise PlanError("control arms copy related and unrelated arms; add 'related' and 'unrelated' to --arms")
+    for arm in related:
+        tail = arm.name.removeprefix("related-")
+        copy = dict(test=arm.test, seed=arm.seed, direction=None, matched_with=None, downsized_from=None,
+                    controls=arm.name)
+        ctx.arms.append(arm.model_copy(update=dict(
+            copy, name=f"related-shuffled-{tail}", kind="related-shuffled", transform="shuffle-answers",
+            note="the related items with answers permuted within each subset: label words, no image-label link")))
+        partner = unrelated.get(arm.matched_with or "")
+        if partner is not None:
+            ctx.arms.append(partner.model_copy(update=dict(
+                copy, name=f"unrelated-vocab-{tail}", kind="unrelated-vocab", transform="target-vocab",
+                controls=partner.name,
+                note="the matched unrelated images, the target's label words as options, random answers")))
 
 
 LEAVE_OUT: dict[str, tuple[str, Callable[[Candidate], bool], str]] = {

@@ -41,6 +41,11 @@ class PlanConfig(StrictConfig):
                                   validation_alias=AliasChoices("low_data_k", "ks"),
                                   description="Low-data arms: target training items.")
     strict_size: bool = Field(False, description="Fail instead of downsizing matched arms.")
+    sample_targets: int | None = Field(None, ge=1, description="With all_targets: plan a seeded draw (draw_seed) of "
+                                                               "this many eligible targets, fixed before any training.")
+    rows_per_target: int | None = Field(None, ge=1, description="Keep at most this many direction types per target, "
+                                                                "the least used so far first (balanced rows).")
+    draw_seed: int = Field(0, description="Seed of the target draw; the same for every seed of a study.")
     seed: int = Field(0, description="Every sample of items derives from it.")
 
     @field_validator("arms")

@@ -11,7 +11,7 @@ import os
 
 from medmat.plan.elements import FULL, to_triplet
 from medmat.plan.manifest import Manifest, ManifestError, load_manifest
-from medmat.plan.sampling import StoreIndex
+from medmat.plan.sampling import IdSets, StoreIndex
 from medmat.records import VQAItem
 from medmat.store import StoreError, VQAStore
 
@@ -45,33 +45,43 @@ def check_manifest(manifest: Manifest, store: VQAStore, index: StoreIndex | None
     elif to_triplet(infos[manifest.target_subset].triplet) != target:
         problems.append(f"target_subset {manifest.target_subset!r} is "
                         f"{infos[manifest.target_subset].triplet}, not the target {manifest.target}")
+    # Each check is a set operation on an arm's ids; the messages (ids in the arm's order) are
+    # only assembled for an arm that fails one.
+    ids = index.id_sets if index is not None else IdSets.of(by_id.values())
     test_hashes: set[str] = set()
+    bad_test_ids: set[str] = set()
+    shared_ids: set[str] = set()  # items showing an image of a test item (the test items included)
+    for iid in set().union(*(arm.test for arm in manifest.arms)):
+        it = by_id.get(iid)
+        if it is not None and it.image_hash:
+            test_hashes.add(it.image_hash)
+            shared_ids.add(iid)
+        if it is not None and (it.subset != manifest.target_subset or it.split != "test"):
+            bad_test_ids.add(iid)
+    not_train_ids = set().union(*(v for k, v in ids.by_split.items() if k != "train"))
+    trained = set().union(*(arm.train for arm in manifest.arms if arm.kind not in TARGET_ALLOWED))
+    # (is_target only for the triplets something trains on: a triplet outside the vocabulary is slow to compare)
+    target_ids = set().union(*(v for k, v in ids.by_triplet.items() if not v.isdisjoint(trained) and is_target(k)))
+    shared_ids |= set().union(*(ids.shared_hash.get(h, ()) for h in test_hashes))
     for arm in manifest.arms:
-        for iid in arm.test:
-            it = by_id.get(iid)
-            if it is not None and it.image_hash:
-                test_hashes.add(it.image_hash)
-    for arm in manifest.arms:
-        missing = [i for i in arm.train + arm.test if i not in by_id]
-        if missing:
+        train_set, test_set = set(arm.train), set(arm.test)
+        if not (train_set <= by_id.keys() and test_set <= by_id.keys()):
+            missing = [i for i in arm.train + arm.test if i not in by_id]
             problems.append(f"arm {arm.name}: {len(missing)} item ids are not in the store, e.g. {missing[:limit]}")
-        bad_test = [i for i in arm.test if i in by_id and (by_id[i].subset != manifest.target_subset
-                                                          or by_id[i].split != "test")]
-        if bad_test:
+        if not test_set.isdisjoint(bad_test_ids):
+            bad_test = [i for i in arm.test if i in bad_test_ids]
             problems.append(f"arm {arm.name}: {len(bad_test)} test items are not test items of the target "
                             f"subset {manifest.target_subset}, e.g. {bad_test[:limit]}")
-        train = [by_id[i] for i in arm.train if i in by_id]
-        not_train = [it.item_id for it in train if it.split != "train"]
-        if not_train:
+        if not train_set.isdisjoint(not_train_ids):
+            not_train = [i for i in arm.train if i in not_train_ids]
             problems.append(f"arm {arm.name}: {len(not_train)} training items are not from a train split, "
                             f"e.g. {not_train[:limit]}")
-        if arm.kind not in TARGET_ALLOWED:
-            leaked = [it.item_id for it in train if is_target(it.triplet)]
-            if leaked:
-                problems.append(f"arm {arm.name}: trains on {len(leaked)} items of the target triplet "
-                                f"{manifest.target} (task compared by family), e.g. {leaked[:limit]}")
-        shared_img = [it.item_id for it in train if it.image_hash and it.image_hash in test_hashes]
-        if shared_img:
+        if arm.kind not in TARGET_ALLOWED and not train_set.isdisjoint(target_ids):
+            leaked = [i for i in arm.train if i in target_ids]
+            problems.append(f"arm {arm.name}: trains on {len(leaked)} items of the target triplet "
+                            f"{manifest.target} (task compared by family), e.g. {leaked[:limit]}")
+        if not train_set.isdisjoint(shared_ids):
+            shared_img = [i for i in arm.train if i in shared_ids]
             problems.append(f"arm {arm.name}: {len(shared_img)} training items show a test image "
                             f"(same image_hash), e.g. {shared_img[:limit]}")
         if arm.matched_with is not None:

@@ -6,11 +6,14 @@ the same items regardless of the order items were read in.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import Iterable
 
 from medmat.io import stable_hash
 from medmat.records import VQAItem
+from medmat.runtime import gc_paused
 from medmat.store import VQAStore, balanced_order, cap_balanced
 
 
@@ -43,6 +46,32 @@ def water_fill(sizes: dict[str, int], total: int) -> dict[str, int]:
 
 
 @dataclass
+class IdSets:
+    """Item ids by split, by triplet and by image hash: what the invariants look items up in,
+    so each check of an arm is a set operation in C instead of a loop over its items."""
+
+    by_split: dict[str, set[str]]
+    by_triplet: dict[str, set[str]]
+    shared_hash: dict[str, set[str]]  # only image hashes that more than one item shows
+
+    @classmethod
+    def of(cls, items: Iterable[VQAItem]) -> "IdSets":
+        items = list(items)
+        by_split: dict[str, list[str]] = defaultdict(list)
+        by_triplet: dict[str, list[str]] = defaultdict(list)
+        for it in items:
+            by_split[it.split].append(it.item_id)
+            by_triplet[it.triplet].append(it.item_id)
+        counts = Counter(map(attrgetter("image_hash"), items))
+        twice = {h for h, n in counts.items() if n > 1 and h}
+        shared: dict[str, set[str]] = defaultdict(set)
+        for it in [it for it in items if it.image_hash in twice]:
+            shared[it.image_hash].add(it.item_id)
+        return cls({k: set(v) for k, v in by_split.items()}, {k: set(v) for k, v in by_triplet.items()},
+                   dict(shared))
+
+
+@dataclass
 class Pool:
     """The items one subset can give to training: capped, with target-test images removed."""
 
@@ -58,13 +87,18 @@ class StoreIndex:
         self.store = store
         self.cap = cap
         self.seed = seed
-        self.infos = store.subsets()
-        self.groups: dict[tuple[str, str], list[VQAItem]] = defaultdict(list)
-        for it in store.items():
-            self.groups[(it.subset, it.split)].append(it)
+        with gc_paused(old=True):  # the store's items live as long as the index (runtime.gc_paused)
+            self.infos = store.subsets()
+            self.groups: dict[tuple[str, str], list[VQAItem]] = defaultdict(list)
+            for it in store.items():
+                self.groups[(it.subset, it.split)].append(it)
         self._capped: dict[str, list[VQAItem]] = {}
         self._orders: dict[tuple[str, int], list[VQAItem]] = {}
+        self._splits: dict[tuple[str, str], list[VQAItem]] = {}
+        self._pools: dict[tuple[str, frozenset[str]], Pool] = {}
+        self._hashes: dict[str, set[str]] = {}
         self._by_id: dict[str, VQAItem] | None = None
+        self._id_sets: IdSets | None = None
         self._fingerprint: str | None = None
 
     @property
@@ -72,6 +106,13 @@ class StoreIndex:
         if self._by_id is None:
             self._by_id = {it.item_id: it for g in self.groups.values() for it in g}
         return self._by_id
+
+    @property
+    def id_sets(self) -> IdSets:
+        if self._id_sets is None:
+            with gc_paused():
+                self._id_sets = IdSets.of(self.by_id.values())
+        return self._id_sets
 
     @property
     def fingerprint(self) -> str:
@@ -91,7 +132,11 @@ class StoreIndex:
         return self._orders[key]
 
     def split(self, subset: str, split: str) -> list[VQAItem]:
-        return sorted(self.groups.get((subset, split), []), key=lambda it: it.item_id)
+        """The subset's items of one split, sorted by item id (sorted once, a new list each call)."""
+        key = (subset, split)
+        if key not in self._splits:
+            self._splits[key] = sorted(self.groups.get(key, []), key=attrgetter("item_id"))
+        return list(self._splits[key])
 
     def capped(self, subset: str) -> list[VQAItem]:
         """The subset's training items after the label-balanced cap (the paper's 3,000)."""
@@ -101,9 +146,18 @@ class StoreIndex:
         return self._capped[subset]
 
     def pool(self, subset: str, test_hashes: set[str]) -> Pool:
+        """The subset's capped items minus those showing a test image (cached per set of test images)."""
         items = self.capped(subset)
-        clean = [it for it in items if not (it.image_hash and it.image_hash in test_hashes)]
-        return Pool(subset, clean, len(items) - len(clean))
+        if subset not in self._hashes:
+            self._hashes[subset] = {it.image_hash for it in items if it.image_hash}
+        if self._hashes[subset].isdisjoint(test_hashes):  # the usual case: nothing to drop
+            return Pool(subset, list(items), 0)
+        key = (subset, frozenset(test_hashes))
+        if key not in self._pools:
+            clean = [it for it in items if not (it.image_hash and it.image_hash in test_hashes)]
+            self._pools[key] = Pool(subset, clean, len(items) - len(clean))
+        pool = self._pools[key]
+        return Pool(pool.subset, list(pool.items), pool.dropped_leaks)
 
 
 def take_even(pools: list[Pool], total: int, index: StoreIndex) -> dict[str, list[VQAItem]]:

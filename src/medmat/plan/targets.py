@@ -20,7 +20,9 @@ from medmat.plan.config import PlanConfig
 from medmat.plan.elements import DIRECTION_ORDER, enumerate_combos, to_triplet
 from medmat.plan.manifest import Manifest, ManifestError, load_manifest, save_data, save_manifest
 from medmat.plan.planner import candidates_for, plan_target, resolve_target, store_ref
+from medmat.plan.rows import assign_directions, draw_targets
 from medmat.plan.sampling import StoreIndex
+from medmat.runtime import gc_paused
 from medmat.store import VQAStore
 
 
@@ -111,14 +113,46 @@ def plan_targets(store: VQAStore, config: PlanConfig, out_dir: str | Path | None
     if manifest_file is not None and (config.all_targets or len(config.targets) != 1):
         raise PlanError("one manifest file holds one target: give an output folder for several")
     config = config.for_store(store)
-    index = StoreIndex(store, config.cap_value, config.seed)
-    skipped: list[dict] = []
-    targets = list(config.targets)
-    if config.all_targets:
-        targets, why = eligible_targets(store, config, index)
-        skipped += [{"target": t, "reason": r} for t, r in why.items()]
+    with gc_paused(old=True):  # a store's worth of items, and no reference cycles (runtime.gc_paused)
+        index = StoreIndex(store, config.cap_value, config.seed)
+        targets, skipped = list(config.targets), []
+        if config.all_targets:
+            targets, why = eligible_targets(store, config, index)
+            skipped += [{"target": t, "reason": r} for t, r in why.items()]
+            drawn = draw_targets(targets, config)
+            skipped += [{"target": t, "reason": f"not in the seeded draw of {config.sample_targets} targets"}
+                        for t in targets if t not in drawn]
+            targets = drawn
+        per_target = {t: config for t in targets}
+        if config.rows_per_target is not None:
+            subsets = {t: resolve_target(index, t)[1] for t in targets}
+            for t, dirs in assign_directions(index, subsets, config).items():
+                per_target[t] = config.model_copy(update={"directions": dirs})
+        rows, paths = _plan_each(store, per_target, index, targets, skipped, out_dir, fmt, manifest_file,
+                                 require_all, on_target, resume)
+    if on_target:
+        on_target(len(targets), len(targets), "")
+    study = {
+        "version": 1, "store": store_ref(store.root, (Path(out_dir) if out_dir else Path(".")) / f"study.{fmt}"),
+        "store_fingerprint": index.fingerprint, "seed": config.seed,
+        "settings": config.settings(), "targets": rows, "skipped": skipped,
+    }
+    index_path = None
+    if out_dir is not None:
+        index_path = Path(out_dir) / f"study.{fmt}"
+        save_data(study, index_path)
+    return PlanOutcome(study, paths, index_path)
+
+
+def _plan_each(store: VQAStore, configs: dict[str, PlanConfig], index: StoreIndex, targets: list[str],
+               skipped: list[dict],
+               out_dir: str | Path | None, fmt: str, manifest_file: str | Path | None, require_all: bool,
+               on_target: Callable[[int, int, str], None] | None, resume: bool) -> tuple[list[dict], list[Path]]:
+    """Plan and write each target with its config (see :func:`plan_targets`); the index rows
+    and the files written."""
     rows, paths = [], []
     for i, target in enumerate(targets):
+        config = configs[target]
         if on_target:
             on_target(i, len(targets), target)
         try:
@@ -137,22 +171,10 @@ def plan_targets(store: VQAStore, config: PlanConfig, out_dir: str | Path | None
         paths.append(path)
         rows.append({
             "target": manifest.target, "subset": manifest.target_subset, "manifest": path.name,
-            "directions": sorted({a.direction for a in manifest.arms if a.direction},
-                                 key=DIRECTION_ORDER.index),
+            "directions": sorted({a.direction for a in manifest.arms if a.direction}, key=DIRECTION_ORDER.index),
             "arms": [a.name for a in manifest.arms],
         })
-    if on_target:
-        on_target(len(targets), len(targets), "")
-    study = {
-        "version": 1, "store": store_ref(store.root, (Path(out_dir) if out_dir else Path(".")) / f"study.{fmt}"),
-        "store_fingerprint": index.fingerprint, "seed": config.seed,
-        "settings": config.settings(), "targets": rows, "skipped": skipped,
-    }
-    index_path = None
-    if out_dir is not None:
-        index_path = Path(out_dir) / f"study.{fmt}"
-        save_data(study, index_path)
-    return PlanOutcome(study, paths, index_path)
+    return rows, paths
 
 
 def read_targets_file(path: str | Path) -> list[str]:

@@ -36,8 +36,13 @@ def read_dataset(
     data_root: Path,
     labels: list[str] | None = None,
     label_aliases: Mapping[str, str] | None = None,
+    limits: Any = None,
 ) -> Iterator[LabeledRecord | Skip]:
     """Every record (or Skip) of one raw dataset, in a deterministic order.
+
+    ``limits`` (a ``medmat.imaging.limits.FileLimits``; None: its defaults) lets the DICOM
+    and NIfTI readers skip a file whose header already breaks a per-file limit, before it
+    is expanded into one record per frame or slice.
 
     Raises SourceError for a dataset that cannot be read at all (missing root, malformed
     table/json, bad layout); per-image problems are yielded as Skips. Two records with the
@@ -56,7 +61,12 @@ def read_dataset(
         except KeyError as e:  # UnknownNameError: carries the did-you-mean text
             raise SourceError(f"dataset {dataset_id}: {e}") from None
     reader = READERS.get(str(kind))
-    ctx = ReaderContext(dataset_id=dataset_id, data_root=data_root, labels=labels, label_aliases=label_aliases)
+    if limits is None:
+        from medmat.imaging.limits import FileLimits
+
+        limits = FileLimits()
+    ctx = ReaderContext(dataset_id=dataset_id, data_root=data_root, labels=labels, label_aliases=label_aliases,
+                        limits=limits)
     seen: set[str] = set()
     try:
         for item in reader(ctx, layout):
@@ -68,6 +78,8 @@ def read_dataset(
             yield item
     except PathEscapesRoot as e:  # a layout path (root, table file): the dataset as a whole is unreadable
         raise DatasetEscapesRoot(str(e)) from e
+    except OSError as e:  # a layout folder the OS refuses (name too long, permissions)
+        raise SourceError(f"dataset {dataset_id}: cannot read its files: {type(e).__name__}: {e}"[:500]) from None
 
 
 __all__ = [

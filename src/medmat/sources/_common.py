@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from medmat.io import PathEscapesRoot, safe_relpath, stable_hash  # noqa: F401 - path helpers re-exported for the readers
+from medmat.io import PathEscapesRoot, stable_hash
+from medmat.io import safe_relpath as _io_safe_relpath
 from medmat.mat.vocab import fold
 from medmat.records import LabeledRecord, Skip
 
@@ -40,6 +41,21 @@ class DatasetEscapesRoot(SourceError, PathEscapesRoot):
     is unreadable. :func:`safe_relpath` lives in ``medmat.io`` and raises a plain
     :class:`PathEscapesRoot`; ``read_dataset`` re-raises it as this, so callers that report
     unreadable datasets (``except SourceError``) keep catching it."""
+
+
+def safe_relpath(root: str | Path, path: str | Path) -> str:
+    """``medmat.io.safe_relpath`` for paths read from raw tables and json: a path the OS
+    cannot even name (a NUL byte, a component longer than it allows) is refused the same
+    way as one that leaves the root, so the reader records a skip instead of failing."""
+    text = str(path)
+    if "\x00" in text:
+        raise PathEscapesRoot(f"{text!r} contains a NUL byte; it cannot name a file")
+    try:
+        return _io_safe_relpath(root, path)
+    except PathEscapesRoot:
+        raise
+    except (OSError, ValueError) as e:
+        raise PathEscapesRoot(f"{text[:200]!r} is not a usable path: {type(e).__name__}: {e}"[:400]) from None
 
 
 def lget(layout: Any, name: str, default: Any = None) -> Any:
@@ -80,6 +96,7 @@ class ReaderContext:
     data_root: Path
     labels: list[str] | None = None
     label_aliases: Mapping[str, str] | None = None
+    limits: Any = None  # medmat.imaging.limits.FileLimits: header checks before records are made
     _folded_aliases: dict[str, str] = field(init=False, default_factory=dict)
     _folded_labels: dict[str, str] = field(init=False, default_factory=dict)
 
@@ -134,6 +151,14 @@ def has_extension(name: str, extensions: Iterable[str]) -> bool:
         elif low.endswith(ext.lower() if ext.startswith(".") else "." + ext.lower()):
             return True
     return False
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` that says False (not raise) for names the OS refuses (too long, NUL)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def is_hidden(name: str) -> bool:

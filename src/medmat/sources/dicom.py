@@ -8,6 +8,7 @@ once, by medmat.imaging when the image is materialised.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator
 
 from medmat.records import LabeledRecord, Skip
@@ -48,9 +49,29 @@ def entries_for(ctx: ReaderContext, layout: Any, extensions: tuple[str, ...]) ->
     raise SourceError(f"dataset {ctx.dataset_id}: label_from must be 'folder' or 'table', got {label_from!r}")
 
 
+def _dicom_meta(ds, policy: str, frames: int) -> dict[str, Any]:
+    from medmat.imaging.dicom import int_tag, str_tag
+
+    modality, body = str_tag(ds, "Modality"), str_tag(ds, "BodyPartExamined")
+    try:
+        syntax = str(ds.file_meta.get("TransferSyntaxUID", "") or "")
+    except Exception:
+        syntax = ""
+    return {
+        "source_format": "dicom", "frame_policy": policy, "n_frames": frames,
+        "dicom": {
+            "modality": modality or None, "body_part": body or None,
+            "photometric": str_tag(ds, "PhotometricInterpretation") or None,
+            "rows": int_tag(ds, "Rows"), "columns": int_tag(ds, "Columns"),
+            "transfer_syntax": syntax or None,
+        },
+        "mat_hint": mat_hint(modality, body),
+    }
+
+
 def read_dicom_dataset(ctx: ReaderContext, layout: Any) -> Iterator[LabeledRecord | Skip]:
     from medmat.imaging.convert import ImageError
-    from medmat.imaging.dicom import FRAME_POLICIES, n_frames, read_dicom
+    from medmat.imaging.dicom import FRAME_POLICIES, check_dicom_size, check_frames_plausible, n_frames, read_dicom
 
     policy = lget(layout, "frame_policy", "middle")
     if policy not in FRAME_POLICIES:
@@ -61,26 +82,18 @@ def read_dicom_dataset(ctx: ReaderContext, layout: Any) -> Iterator[LabeledRecor
         if isinstance(entry, Skip):
             yield entry
             continue
+        path = ctx.data_root / entry.relpath
         try:
-            ds = read_dicom(str(ctx.data_root / entry.relpath), header_only=True)
+            ds = read_dicom(str(path), header_only=True)
+            if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+                raise ImageError("dicom-no-pixel-data", "the file has no Pixel Data element")
+            check_frames_plausible(ds, os.path.getsize(path))
+            check_dicom_size(ds, ctx.limits)
+            frames = n_frames(ds)
+            meta = _dicom_meta(ds, policy, frames)
         except ImageError as e:
             yield ctx.skip(entry.relpath, e.reason, e.detail)
             continue
-        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-            yield ctx.skip(entry.relpath, "dicom-no-pixel-data", "the file has no Pixel Data element")
-            continue
-        frames = n_frames(ds)
-        modality, body = str(ds.get("Modality", "") or ""), str(ds.get("BodyPartExamined", "") or "")
-        meta: dict[str, Any] = {
-            "source_format": "dicom", "frame_policy": policy, "n_frames": frames,
-            "dicom": {
-                "modality": modality or None, "body_part": body or None,
-                "photometric": str(ds.get("PhotometricInterpretation", "") or "") or None,
-                "rows": int(ds.get("Rows", 0) or 0), "columns": int(ds.get("Columns", 0) or 0),
-                "transfer_syntax": str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or "") or None,
-            },
-            "mat_hint": mat_hint(modality, body),
-        }
         if window:
             meta["window"] = window
         if policy == "all":

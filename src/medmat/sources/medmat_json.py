@@ -19,7 +19,9 @@ from typing import Any, Iterator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medmat.records import MEDMAT_KEYS, LabeledRecord, Skip
-from medmat.sources._common import Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath
+from medmat.sources._common import (
+    Entry, PathEscapesRoot, ReaderContext, SourceError, is_file, lget, normalize_split, safe_relpath,
+)
 
 _OPTION = re.compile(r"^([A-Z]): (.*)$")
 
@@ -65,10 +67,14 @@ def load_json_list(path) -> list:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SourceError(f"Med-MAT json {path} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise SourceError(f"{path}: not UTF-8 text (byte {e.start}); is this really a Med-MAT json file?") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise SourceError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise SourceError(f"{path}: JSON nested too deeply to be a list of Med-MAT records") from None
     if not isinstance(data, list):
         raise SourceError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     return data
@@ -111,7 +117,7 @@ def read_medmat_json(ctx: ReaderContext, layout: Any) -> Iterator[LabeledRecord 
         except PathEscapesRoot as e:
             out.append(("", index, ctx.skip(where, "path-escapes-root", f"record {index}: {e}")))
             continue
-        if not (ctx.data_root / rel).is_file():
+        if not is_file(ctx.data_root / rel):
             out.append((rel, index, ctx.skip(rel, "missing-file", f"record {index} (id {rec.id}): image not found")))
             continue
         meta = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from medmat.records import LabeledRecord, Skip
-from medmat.sources._common import NIFTI_EXTENSIONS, ReaderContext, SourceError, lget
+from medmat.sources._common import NIFTI_EXTENSIONS, ReaderContext, SourceError, is_file, lget
 from medmat.sources.dicom import entries_for
 
 
@@ -43,7 +43,7 @@ def _policy(ctx: ReaderContext, layout: Any) -> tuple[str, int | None]:
 
 def read_nifti_dataset(ctx: ReaderContext, layout: Any) -> Iterator[LabeledRecord | Skip]:
     from medmat.imaging.convert import ImageError
-    from medmat.imaging.nifti import axis_index, canonical_shape, load_header, mask_areas
+    from medmat.imaging.nifti import axis_index, canonical_shape, check_volume_size, load_header, mask_areas
 
     policy, fixed = _policy(ctx, layout)
     try:
@@ -67,6 +67,7 @@ def read_nifti_dataset(ctx: ReaderContext, layout: Any) -> Iterator[LabeledRecor
         path = ctx.data_root / entry.relpath
         try:
             img = load_header(str(path))
+            check_volume_size(img, ctx.limits)
             shape = canonical_shape(img)
         except ImageError as e:
             yield ctx.skip(entry.relpath, e.reason, e.detail)
@@ -86,11 +87,11 @@ def read_nifti_dataset(ctx: ReaderContext, layout: Any) -> Iterator[LabeledRecor
                 continue
         else:
             mask_rel = _stem(entry.relpath) + mask_suffix
-            if not (ctx.data_root / mask_rel).is_file():
+            if not is_file(ctx.data_root / mask_rel):
                 yield ctx.skip(entry.relpath, "missing-file", f"mask {mask_rel} not found")
                 continue
             try:
-                areas = mask_areas(str(ctx.data_root / mask_rel), axis)
+                areas = mask_areas(str(ctx.data_root / mask_rel), axis, ctx.limits)
             except ImageError as e:
                 yield ctx.skip(entry.relpath, e.reason, f"mask {mask_rel}: {e.detail}")
                 continue

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from medmat.records import LabeledRecord, Skip
-from medmat.sources._common import Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath
+from medmat.sources._common import (
+    Entry, PathEscapesRoot, ReaderContext, SourceError, is_file, lget, normalize_split, safe_relpath,
+)
 
 TRUE_VALUES = frozenset({"1", "1.0", "true", "yes", "y", "t", "positive", "pos"})
 # '-1' is CheXpert's "uncertain": not a positive finding, by documented policy.
@@ -136,7 +138,7 @@ def iter_table_entries(ctx: ReaderContext, layout: Any) -> Iterator[Entry | Skip
         except PathEscapesRoot as e:
             out.append((joined, line, ctx.skip(raw_image or where, "path-escapes-root", f"{where}: {e}")))
             continue
-        if not (ctx.data_root / rel).is_file():
+        if not is_file(ctx.data_root / rel):
             out.append((rel, line, ctx.skip(rel, "missing-file", f"{where}: image file not found")))
             continue
         labels = _row_labels(row, layout)

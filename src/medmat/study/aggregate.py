@@ -1,9 +1,10 @@
-"""From per-arm evaluation files to results.json: rows, paired gains and summaries.
+"""From per-arm evaluation files to results.json: rows, paired gains, summaries, pooled table.
 
 Every number in a report comes from here: accuracies and their intervals are the
 evaluator's; gains are paired bootstraps over the SAME target test items of a related arm
 and the unrelated arm matched to it; the study's mean gain resamples items within every
-comparison (each related/unrelated pair weighted equally, like a row of the paper's table).
+comparison (each related/unrelated pair of each seed weighted equally, like a row of the
+paper's table); the pooled table (study/pooled.py) averages each comparison over seeds.
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ import numpy as np
 
 from medmat.io import slug
 from medmat.study.config import StudyConfig
+from medmat.study.pooled import paper_reference, pool
 from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
 
+Pairs = dict[tuple[int, str, str, str], tuple[np.ndarray, np.ndarray]]
 
-def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict[str, Any]) -> StudyResults:
-    from medmat.evaluate import align_by_item, correct_by_item, load_results, mean_gain_ci, paired_diff_ci
+
+def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[list[ResultRow], list[GainRow], Pairs]:
+    """Rows, gains and paired correctness of one run (one seed) of a study."""
+    from medmat.evaluate import align_by_item, correct_by_item, load_results, paired_diff_ci
     from medmat.plan import load_manifest
 
+    seed = cfg.seed
     rows: list[ResultRow] = []
     gains: list[GainRow] = []
-    per_comparison: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    pairs: Pairs = {}
     for mpath in manifests:
         m = load_manifest(mpath)
         evals = {arm.name: load_results(run_dir / "evals" / slug(m.target) / arm.name) for arm in m.arms}
@@ -41,7 +47,7 @@ def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict
                     invalid_rate=b["invalid_rate"], chance=b["chance"],
                     pred_letters={k: int(v) for k, v in b["letter_counts"].items()},
                     true_letters={k: int(v) for k, v in b["answer_counts"].items()},
-                    circular_accuracy=b.get("circular_accuracy"), in_distribution_accuracy=indist,
+                    circular_accuracy=b.get("circular_accuracy"), in_distribution_accuracy=indist, seed=seed,
                 ))
         for arm in m.arms:
             if arm.kind != "related" or not arm.matched_with or arm.matched_with not in evals:
@@ -53,28 +59,48 @@ def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict
                 supplies = sorted({e for s in arm.sources for e in s.supplies})
                 gains.append(GainRow(target=m.target, scorer=scorer, related_arm=arm.name, unrelated_arm=partner.name,
                                      direction=arm.direction, shared=supplies, gain=ci.estimate, ci_low=ci.low,
-                                     ci_high=ci.high, n=ci.n))
-                per_comparison.setdefault(scorer, {})[f"{m.target}|{arm.name}"] = (a, b)
-    summaries = [_summary(scorer, rows, gains, per_comparison.get(scorer, {}), cfg, mean_gain_ci)
-                 for scorer in cfg.eval.scorers]
+                                     ci_high=ci.high, n=ci.n, seed=seed))
+                pairs[(seed, scorer, m.target, arm.name)] = (a, b)
+    return rows, gains, pairs
+
+
+def finalize(cfg: StudyConfig, rows: list[ResultRow], gains: list[GainRow], pairs: Pairs,
+             prov: dict[str, Any]) -> StudyResults:
+    """Summaries and the pooled table over everything collected (one or several seeds)."""
+    from medmat.evaluate import mean_gain_ci
+
+    seeds = sorted({r.seed for r in rows if r.seed is not None})
+    summaries = []
+    for scorer in cfg.eval.scorers:
+        per_comparison = {f"{s}|{t}|{a}": v for (s, sc, t, a), v in pairs.items() if sc == scorer}
+        summaries.append(_summary(scorer, rows, gains, per_comparison, cfg, mean_gain_ci))
+    pooled, pooled_summaries = pool(rows, pairs, n_boot=cfg.eval.n_boot, seed=cfg.eval.seed)
     return StudyResults(name=cfg.name, description=cfg.description, backbone=cfg.model.backbone, rows=rows,
-                        gains=gains, summaries=summaries, provenance=prov)
+                        gains=gains, summaries=summaries, seeds=seeds, pooled=pooled,
+                        pooled_summaries=pooled_summaries, paper=paper_reference() if pooled else {},
+                        provenance=prov)
+
+
+def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict[str, Any]) -> StudyResults:
+    """results.json of a single-seed run."""
+    rows, gains, pairs = collect(cfg, run_dir, manifests)
+    return finalize(cfg, rows, gains, pairs, prov)
 
 
 def _summary(scorer: str, rows: list[ResultRow], gains: list[GainRow], pairs: dict, cfg: StudyConfig,
              mean_gain_ci) -> Summary:
-    """Means over comparisons (related arm vs its matched unrelated arm), like the paper's rows,
-    so mean_related - mean_unrelated equals mean_gain exactly."""
+    """Means over comparisons (related arm vs its matched unrelated arm, per seed), like the
+    paper's rows, so mean_related - mean_unrelated equals mean_gain exactly."""
     rs = [r for r in rows if r.scorer == scorer]
     gs = [g for g in gains if g.scorer == scorer]
-    acc = {(r.target, r.arm): r.accuracy for r in rs}
-    zero = {r.target: r.accuracy for r in rs if r.kind == "zero-shot"}
+    acc = {(r.seed, r.target, r.arm): r.accuracy for r in rs}
+    zero = {(r.seed, r.target): r.accuracy for r in rs if r.kind == "zero-shot"}
     s = Summary(scorer=scorer, n_targets=len({g.target for g in gs}) or len({r.target for r in rs}),
                 related_wins=sum(1 for g in gs if g.gain > 0), comparisons=len(gs))
     if gs:
-        s.mean_related = float(np.mean([acc[(g.target, g.related_arm)] for g in gs]))
-        s.mean_unrelated = float(np.mean([acc[(g.target, g.unrelated_arm)] for g in gs]))
-        zs = [zero[g.target] for g in gs if g.target in zero]
+        s.mean_related = float(np.mean([acc[(g.seed, g.target, g.related_arm)] for g in gs]))
+        s.mean_unrelated = float(np.mean([acc[(g.seed, g.target, g.unrelated_arm)] for g in gs]))
+        zs = [zero[(g.seed, g.target)] for g in gs if (g.seed, g.target) in zero]
         s.mean_zero_shot = float(np.mean(zs)) if zs else None
     if pairs:
         ci = mean_gain_ci(pairs, n_boot=cfg.eval.n_boot, seed=cfg.eval.seed)

@@ -37,6 +37,9 @@ class StudyConfig(StrictConfig):
     name: str = Field(description="Names the run folder (runs/<name>) and the report.")
     description: str = ""
     seed: int = Field(0, description="Seed of every stage that sets none of its own.")
+    seeds: list[int] = Field(default_factory=list, description=(
+        "Run the whole study once per seed (data generation, planning, initialisation, data order and "
+        "bootstrap all take it; a stage's own seed is overridden) and pool the runs; empty = one run with `seed`."))
     data: BuildConfig
     plan: PlanConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -63,6 +66,16 @@ class StudyConfig(StrictConfig):
     def _targets(self) -> "StudyConfig":
         self.plan.check_targets()  # before the data is built, not after
         return self
+
+    def for_seed(self, seed: int) -> "StudyConfig":
+        """This study as the single run of one of its ``seeds``: every stage takes ``seed``."""
+        data = self.data.model_copy(update={"seed": seed})
+        if data.synth is not None:
+            data = data.model_copy(update={"synth": data.synth.model_copy(update={"seed": seed})})
+        return self.model_copy(update={
+            "seed": seed, "seeds": [], "data": data, "plan": self.plan.model_copy(update={"seed": seed}),
+            "train": self.train.model_copy(update={"seed": seed}), "eval": self.eval.model_copy(update={"seed": seed}),
+        })
 
     def resolve(self, p: str | None) -> Path | None:
         """A path of the study file, resolved against the file's folder."""

@@ -8,37 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
-from collections import defaultdict
 from pathlib import Path
 
 from medmat.io import write_bytes, write_text
 from medmat.study import plots
 from medmat.study.report_config import ReportConfig
-from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
-
-DIRECTION_TITLES = {
-    "fixed-modality": "Fixed modality", "fixed-area": "Fixed area", "fixed-task": "Fixed task",
-    "modality-area": "Modality-area paired", "area-task": "Area-task paired",
-    "modality-task": "Modality-task paired", "three-sources": "Three sources (one element each)",
-}
-
-
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
-
-
-def accuracy_cell(r: ResultRow | None) -> str:
-    if r is None:
-        return "–"
-    return f"{100 * r.accuracy:.1f} [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
-
-
-def _gain_cell(g: GainRow | None) -> str:
-    if g is None:
-        return "–"
-    star = " *" if g.ci_low > 0 or g.ci_high < 0 else ""
-    return f"{100 * g.gain:+.1f} [{100 * g.ci_low:+.1f}, {100 * g.ci_high:+.1f}]{star}"
-
+from medmat.study.results import StudyResults, Summary
+from medmat.study.tables import other_rows, paper_tables, pct, summary_table
 
 def verdict(s: Summary) -> str:
     if s.mean_gain is None:
@@ -53,31 +29,6 @@ def verdict(s: Summary) -> str:
         return core + "The interval excludes zero: in this study, related data helped on unseen combinations."
     return core + ("**The interval does not exclude zero: this study does NOT show that related data helps.** "
                    "Treat any per-target gain below as unconfirmed.")
-
-
-def paper_tables(results: StudyResults, scorer: str) -> list[tuple[str, list[list[str]]]]:
-    """Per direction type: rows target | sources | n_train | zero-shot | unrelated | related | gain."""
-    by_arm = {(r.target, r.arm): r for r in results.rows if r.scorer == scorer}
-    zero = {r.target: r for r in results.rows if r.scorer == scorer and r.kind == "zero-shot"}
-    groups: dict[str, list[list[str]]] = defaultdict(list)
-    for g in (g for g in results.gains if g.scorer == scorer):
-        rel, unrel = by_arm.get((g.target, g.related_arm)), by_arm.get((g.target, g.unrelated_arm))
-        groups[g.direction or "related"].append([
-            g.target, " + ".join(rel.sources) if rel else "", str(rel.n_train if rel else ""),
-            accuracy_cell(zero.get(g.target)), accuracy_cell(unrel), accuracy_cell(rel), _gain_cell(g),
-            pct(rel.in_distribution_accuracy) if rel else "–",
-        ])
-    order = list(DIRECTION_TITLES) + sorted(set(groups) - set(DIRECTION_TITLES))
-    return [(DIRECTION_TITLES.get(d, d), groups[d]) for d in order if d in groups]
-
-
-HEADER = ["target", "related sources", "n train", "zero-shot", "unrelated", "related", "gain (rel - unrel)",
-          "related, in-distribution"]
-
-
-def other_rows(results: StudyResults, scorer: str) -> list[list[str]]:
-    rows = [r for r in results.rows if r.scorer == scorer and r.kind not in ("zero-shot", "related", "unrelated")]
-    return [[r.target, r.arm, str(r.n_train), accuracy_cell(r), f"{100 * r.invalid_rate:.1f}"] for r in rows]
 
 
 def _figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
@@ -129,16 +80,21 @@ def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[s
         hp.append(f"<p class='{cls}'>{html.escape(text).replace('**', '')}</p>")
     for scorer in results.scorers():
         md += [f"## Paper-style table ({scorer} scorer)", "",
-               "Accuracy % on the target's test items with 95% bootstrap intervals; gain is a paired bootstrap on the "
-               "same target items (* = excludes 0). The last column is the related model's accuracy on the test items "
-               "of the subsets it trained on (option scorer): what it learned where it was trained.", ""]
+               "Accuracy % on the target's test items: with one seed with the evaluator's 95% bootstrap interval, "
+               "with several the mean over seeds and its range. Gain is related minus its matched unrelated arm, "
+               "paired on the same target items, its interval resampling seeds then items (* = excludes 0). The "
+               "controls, when planned, train on the related items with shuffled answers and on the unrelated "
+               "images with the target's label words. The last column is the related model's accuracy on the test "
+               "items of the subsets it trained on: what it learned where it was trained.", ""]
         hp.append(f"<h2>Paper-style table ({html.escape(scorer)} scorer)</h2>")
-        for title, rows in paper_tables(results, scorer):
-            md += [f"### {title}", "", md_table(HEADER, rows), ""]
-            hp += [f"<h3>{html.escape(title)}</h3>", _html_table(HEADER, rows)]
+        tables = paper_tables(results, scorer)
+        summary = summary_table(results, scorer)
+        for title, header, rows in ([summary] if summary else []) + tables:
+            md += [f"### {title}", "", md_table(header, rows), ""]
+            hp += [f"<h3>{html.escape(title)}</h3>", _html_table(header, rows)]
         extra = other_rows(results, scorer)
         if extra:
-            h = ["target", "arm", "n train", "accuracy", "invalid %"]
+            h = ["target", "arm", "n train", "accuracy", "invalid %"] + (["seed"] if len(results.seeds) > 1 else [])
             md += ["### Other arms", "", md_table(h, extra), ""]
             hp += ["<h3>Other arms</h3>", _html_table(h, extra)]
     if figs:

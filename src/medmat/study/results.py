@@ -40,6 +40,7 @@ class ResultRow(BaseModel):
     true_letters: dict[str, int] = Field(default_factory=dict)
     circular_accuracy: float | None = None
     in_distribution_accuracy: float | None = None
+    seed: int | None = None  # the study seed of the run this row comes from
 
 
 class GainRow(BaseModel):
@@ -56,6 +57,52 @@ class GainRow(BaseModel):
     ci_low: float
     ci_high: float
     n: int
+    seed: int | None = None
+
+
+class PooledRow(BaseModel):
+    """One comparison (target, related arm) pooled over the study's seeds: Table 3's row."""
+
+    model_config = ConfigDict(extra="forbid")
+    scorer: str
+    target: str
+    target_subset: str = ""
+    direction: str | None = None
+    related_arm: str
+    unrelated_arm: str
+    sources: list[str] = Field(default_factory=list)
+    n_train: int = 0
+    seeds: list[int] = Field(default_factory=list)
+    zero_shot: float | None = None  # means over seeds
+    unrelated: float
+    related: float
+    related_shuffled: float | None = None  # vocabulary controls, when planned
+    unrelated_vocab: float | None = None
+    gain: float  # related - unrelated: mean over seeds, interval over seeds x items
+    gain_ci_low: float
+    gain_ci_high: float
+    related_in_distribution: float | None = None
+    unrelated_in_distribution: float | None = None
+
+
+class PooledSummary(BaseModel):
+    """Means over rows (one direction type, or ``direction`` None for all), rows x seeds bootstrap."""
+
+    model_config = ConfigDict(extra="forbid")
+    scorer: str
+    direction: str | None = None
+    n_rows: int
+    n_seeds: int
+    mean_zero_shot: float | None = None
+    mean_unrelated: float | None = None
+    mean_related: float | None = None
+    mean_related_shuffled: float | None = None
+    mean_unrelated_vocab: float | None = None
+    mean_gain: float
+    gain_ci_low: float
+    gain_ci_high: float
+    related_beats_unrelated: int = 0  # rows whose mean related accuracy is higher
+    related_beats_zero_shot: int = 0
 
 
 class Summary(BaseModel):
@@ -85,6 +132,10 @@ class StudyResults(BaseModel):
     rows: list[ResultRow] = Field(default_factory=list)
     gains: list[GainRow] = Field(default_factory=list)
     summaries: list[Summary] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=list)
+    pooled: list[PooledRow] = Field(default_factory=list)
+    pooled_summaries: list[PooledSummary] = Field(default_factory=list)
+    paper: dict[str, Any] = Field(default_factory=dict)  # the paper's Table 3 averages, for comparison
     provenance: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
 

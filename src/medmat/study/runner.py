@@ -80,13 +80,15 @@ def plan_stage(cfg: StudyConfig, store_dir: Path, run_dir: Path, log: StageLog, 
 def train_and_eval(cfg: StudyConfig, manifests: list[Path], run_dir: Path, log: StageLog, reporter: Reporter) -> None:
     from medmat.plan import load_manifest
     from medmat.train import train_arm, train_key
+    from medmat.train.run import arm_transform
 
     model = cfg.model_resolved()
     loaded = [(m, load_manifest(m)) for m in manifests]
     with reporter.task("arms trained + evaluated", total=sum(len(m.arms) for _, m in loaded)) as arms_done:
         for mpath, manifest in loaded:
             for arm in manifest.arms:
-                key = train_key(manifest.store_fingerprint, arm.train, model, cfg.train)
+                key = train_key(manifest.store_fingerprint, arm.train, model, cfg.train,
+                                arm_transform(arm, manifest.target_subset))
                 ckpt = run_dir / "models" / key
                 name = f"{manifest.target} / {arm.name}"
 
@@ -101,17 +103,24 @@ def train_and_eval(cfg: StudyConfig, manifests: list[Path], run_dir: Path, log: 
                     return rec.model_dump(mode="json")
 
                 log.run(f"train/{key}", {"train": key}, _train)
-                if is_main_process():  # under accelerate, every rank trains and rank 0 evaluates
-                    evaluate_stage(cfg, mpath, manifest, arm.name, ckpt, key, run_dir, log, reporter)
+                # under accelerate every rank trains, and every rank evaluates its shard
+                evaluate_stage(cfg, mpath, manifest, arm.name, ckpt, key, run_dir, log, reporter)
                 arms_done.advance()
 
 
 def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt: Path, key: str, run_dir: Path,
                    log: StageLog, reporter: Reporter) -> None:
     """The arm's model on the target's test items (every scorer), and on the test items of
-    the subsets it trained on (option scorer): what it learned where it was trained."""
-    from medmat.evaluate import arm_items, evaluate_arm, in_distribution_items
+    the subsets it trained on (option scorer): what it learned where it was trained.
 
+    Under a multi-process launch every rank calls this: ``evaluate_arm`` shards the items
+    over the ranks and rank 0 writes the results and the stage records. The barrier first
+    makes sure rank 0 has recorded the training stage before any rank decides its next stage
+    from the records (two arms with one training set share it)."""
+    from medmat.evaluate import arm_items, evaluate_arm, in_distribution_items
+    from medmat.runtime import barrier
+
+    barrier(f"the evaluation of {manifest.target} / {arm}")
     model = cfg.model_resolved()
     out = run_dir / "evals" / slug(manifest.target) / arm
     target = arm_items(mpath, arm)
@@ -131,15 +140,32 @@ def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt:
                  "eval": ecfg.model_dump(mode="json")}, _eval)
 
 
+def _run_one(cfg: StudyConfig, run_dir: Path, reporter: Reporter, until: str) -> tuple[StageLog, list[Path]]:
+    """The stages of one run (one seed) up to ``until``; returns its log and manifests."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = StageLog(run_dir, write=is_main_process())
+    if world_size() > 1:
+        log.require_cached = ("build", "plan")
+    store_dir = build_stage(cfg, run_dir, log, reporter)
+    if until == "build":
+        return log, []
+    manifests = plan_stage(cfg, store_dir, run_dir, log, reporter)
+    if until != "plan":
+        train_and_eval(cfg, manifests, run_dir, log, reporter)
+    return log, manifests
+
+
 def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None = None,
               until: str = "report") -> StudyRun:
     """Run the stages of a study into ``run_dir`` up to ``until``.
 
+    With ``cfg.seeds`` the study runs once per seed into ``RUN_DIR/seed-<s>/`` (a whole
+    single-seed run each: data, store, plans, models, evals) and results.json pools them.
     Under ``accelerate launch`` (WORLD_SIZE > 1) every rank trains together, but the data
     and plan stages must already be done (``medmat run STUDY --until plan`` once, in one
-    process) and only rank 0 evaluates and writes results.
+    process); every rank evaluates its share of the questions and only rank 0 writes results.
     """
-    from medmat.study.aggregate import aggregate
+    from medmat.study.aggregate import collect, finalize
     from medmat.study.report import write_report
 
     if until not in UNTIL:
@@ -148,24 +174,39 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None =
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    log = StageLog(run_dir, write=is_main_process())
-    if world_size() > 1:
-        log.require_cached = ("build", "plan")
-    store_dir = build_stage(cfg, run_dir, log, reporter)
-    if until == "build":
-        return StudyRun(log)
-    manifests = plan_stage(cfg, store_dir, run_dir, log, reporter)
-    if until == "plan":
-        return StudyRun(log)
-    train_and_eval(cfg, manifests, run_dir, log, reporter)
-    if until == "train" or not is_main_process():
-        return StudyRun(log)
-    results = aggregate(cfg, run_dir, manifests, provenance(cfg.model_dump(mode="json")))
+    runs = [(cfg.for_seed(s), run_dir / f"seed-{s}") for s in cfg.seeds] or [(cfg, run_dir)]
+    logs, collected = [], ([], [], {})
+    for one, where in runs:
+        if len(runs) > 1:
+            reporter.say(f"seed {one.seed}: {where}")
+        log, manifests = _run_one(one, where, reporter, until)
+        logs.append(log)
+        if until == "report" and is_main_process():
+            rows, gains, pairs = collect(one, where, manifests)
+            collected[0].extend(rows)
+            collected[1].extend(gains)
+            collected[2].update(pairs)
+    run = StudyRun(logs[0] if len(logs) == 1 else _merged(logs))
+    if until != "report" or not is_main_process():
+        return run
+    results = finalize(cfg, *collected, provenance(cfg.model_dump(mode="json")))
     secs: dict[str, float] = {}
-    for name, v in log.seconds.items():
-        kind = name.split("/", 1)[0]
-        secs[f"{kind}_s"] = round(secs.get(f"{kind}_s", 0.0) + v, 1)
+    for log in logs:
+        for name, v in log.seconds.items():
+            kind = name.split("/", 1)[0]
+            secs[f"{kind}_s"] = round(secs.get(f"{kind}_s", 0.0) + v, 1)
     results.timings = {"total_s": round(time.perf_counter() - t0, 1), **secs}
     results.save(run_dir / "results.json")
-    report = write_report(run_dir, cfg.report)
-    return StudyRun(log, results, report)
+    run.results, run.report = results, write_report(run_dir, cfg.report)
+    return run
+
+
+def _merged(logs: list[StageLog]) -> StageLog:
+    """One log listing what every seed's run did (names prefixed by the run folder)."""
+    merged = StageLog(logs[0].dir.parent.parent, write=False)
+    for log in logs:
+        prefix = log.dir.parent.name
+        merged.ran += [f"{prefix}/{n}" for n in log.ran]
+        merged.cached += [f"{prefix}/{n}" for n in log.cached]
+        merged.seconds.update({f"{prefix}/{n}": v for n, v in log.seconds.items()})
+    return merged

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from medmat.io import read_json, write_json
 from medmat.models import BACKBONES, open_backbone
 from medmat.models.base import FitCallback, ModelConfig, TrainConfig
-from medmat.runtime import content_key, git_hash, is_main_process, versions
+from medmat.plan.controls import apply_transform
+from medmat.runtime import (LaunchError, barrier, check_devices, content_key, git_hash, is_main_process, versions,
+                            world_size)
 from medmat.store import VQAStore
 
 TRAIN_JSON = "train.json"
@@ -51,6 +53,7 @@ class TrainRecord(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     git: str | None = None
     zero_shot: bool = False
+    transform: dict[str, Any] | None = None  # control arms: what was done to the items
     steps: int | None = None
     final_loss: float | None = None
     seconds: float | None = None
@@ -58,14 +61,44 @@ class TrainRecord(BaseModel):
     already_complete: bool = Field(False, exclude=True)
 
 
-def train_key(store_fingerprint: str, train_ids: Sequence[str], model: ModelConfig, config: TrainConfig) -> str:
-    """Identity of a training request; equal keys train identical models."""
-    return content_key({"store": store_fingerprint, "ids": content_key(sorted(train_ids)),
-                        "model": model.model_dump(mode="json"), "train": config.model_dump(mode="json")})
+def train_key(store_fingerprint: str, train_ids: Sequence[str], model: ModelConfig, config: TrainConfig,
+              transform: dict[str, Any] | None = None) -> str:
+    """Identity of a training request; equal keys train identical models. ``transform``
+    (control arms: name, seed, target subset) changes the items, so it is part of it."""
+    key = {"store": store_fingerprint, "ids": content_key(sorted(train_ids)),
+           "model": model.model_dump(mode="json"), "train": config.model_dump(mode="json")}
+    if transform:
+        key["transform"] = transform
+    return content_key(key)
+
+
+def arm_transform(arm: Any, target_subset: str) -> dict[str, Any] | None:
+    """What a control arm does to its items (None for every other arm)."""
+    if arm.transform is None:
+        return None
+    return {"name": arm.transform, "seed": arm.seed, "target_subset": target_subset}
 
 
 def _lengthless(config: TrainConfig) -> TrainConfig:
     return config.model_copy(update={"max_steps": None, "epochs": 0.0})
+
+
+def _fit(backbone: Any, items: list, store_root: Path, out_dir: Path, config: TrainConfig,
+         callbacks: Sequence[FitCallback]) -> Any:
+    """``backbone.fit``; a backbone that does not train data-parallel (the CPU reference
+    model) trains on rank 0 alone under a launch while the other ranks wait for it."""
+    if type(backbone).data_parallel or world_size() == 1:
+        return backbone.fit(items, store_root, out_dir, config, callbacks)
+    result = backbone.fit(items, store_root, out_dir, config, callbacks) if is_main_process() else None
+    barrier("training on rank 0")
+    return result if result is not None else _placeholder_result(out_dir)
+
+
+def _placeholder_result(out_dir: Path) -> Any:
+    """What a waiting rank returns: it writes nothing, so its record is never saved."""
+    from medmat.models.base import FitResult
+
+    return FitResult(steps=0, total_steps=0, n_train=0, seconds=0.0, details={"trained_on_rank": 0})
 
 
 def train_arm(manifest_path: str | Path, arm_name: str, model: ModelConfig, config: TrainConfig,
@@ -74,6 +107,10 @@ def train_arm(manifest_path: str | Path, arm_name: str, model: ModelConfig, conf
     from medmat.plan import load_manifest
 
     BACKBONES.get(model.backbone)  # an unknown name fails here, with did-you-mean
+    try:
+        check_devices()  # under a launch: no more processes than GPUs, said on every rank
+    except LaunchError as e:
+        raise TrainError(str(e)) from None
     manifest_path = Path(manifest_path)
     manifest = load_manifest(manifest_path)
     arm = manifest.arm(arm_name)
@@ -87,10 +124,12 @@ def train_arm(manifest_path: str | Path, arm_name: str, model: ModelConfig, conf
     if missing:
         raise TrainError(f"arm {arm_name!r}: {len(missing)} train item ids are not in the store "
                          f"(first: {', '.join(missing[:3])})")
-    items = [by_id[i] for i in arm.train]
+    transform = arm_transform(arm, manifest.target_subset)
+    target_labels = list(store.subsets()[manifest.target_subset].labels) if transform else []
+    items = apply_transform(arm.transform, [by_id[i] for i in arm.train], target_labels, arm.seed)
     out_dir = Path(out_dir)
-    key = train_key(fp, arm.train, model, config)
-    compat = train_key(fp, arm.train, model, _lengthless(config))
+    key = train_key(fp, arm.train, model, config, transform)
+    compat = train_key(fp, arm.train, model, _lengthless(config), transform)
     done = out_dir / TRAIN_JSON
     if done.is_file():
         prev = read_json(done)
@@ -104,7 +143,7 @@ def train_arm(manifest_path: str | Path, arm_name: str, model: ModelConfig, conf
         status="running", request=key, compat=compat, manifest=str(manifest_path), arm=arm_name, arm_kind=arm.kind,
         out_dir=str(out_dir), backbone=model.backbone, model=model.path, model_options=dict(model.options),
         config=config, n_train=len(items), store_fingerprint=fp, manifest_seed=manifest.seed,
-        versions=versions(), git=git_hash(), zero_shot=not items,
+        versions=versions(), git=git_hash(), zero_shot=not items, transform=transform,
     )
     if is_main_process():
         write_json(done, record.model_dump(mode="json"))
@@ -116,7 +155,7 @@ def train_arm(manifest_path: str | Path, arm_name: str, model: ModelConfig, conf
         record = record.model_copy(update={"status": "complete", "steps": 0,
                                            "seconds": round(time.perf_counter() - t0, 3)})
     else:
-        result = backbone.fit(items, store.root, out_dir, config, callbacks)
+        result = _fit(backbone, items, store.root, out_dir, config, callbacks)
         record = record.model_copy(update={
             "status": "complete", "steps": result.steps, "final_loss": result.final_loss,
             "seconds": round(time.perf_counter() - t0, 3), "result": result.to_dict()})

@@ -46,6 +46,7 @@ class HFBackbone(Backbone):
     """A transformers image-text-to-text model with its processor (see module docstring)."""
 
     name: ClassVar[str] = "hf"
+    data_parallel: ClassVar[bool] = True  # the Trainer shards batches across ranks
     family: ClassVar[Family]
 
     def __init__(self, model: Any, processor: Any, options: LoadOptions, base: str | None, method: str | None = None):
@@ -154,6 +155,10 @@ class HFBackbone(Backbone):
 
         from medmat.models.hf.training import HFTrainOptions, prepare_model, run_sft
 
+        if cfg.method == "grpo":
+            from medmat.models.hf.grpo import fit_grpo
+
+            return fit_grpo(self, train, Path(store_root), Path(out_dir), cfg, callbacks)
         opts = HFTrainOptions(**cfg.extra)
         self.supervision.check_trainable()
         set_seed(cfg.seed)  # before LoRA initialises its weights

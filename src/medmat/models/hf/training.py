@@ -18,6 +18,7 @@ Why the pieces are as they are:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -118,39 +119,56 @@ def last_checkpoint(out_dir: Path) -> Path | None:
     return Path(last) if last else None
 
 
-def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
-            opts: HFTrainOptions, callbacks: Sequence[FitCallback] = ()) -> FitResult:
-    """Train ``backbone.model`` (already prepared by :func:`prepare_model`) with TRL's SFTTrainer,
-    save the result (adapter or full model + processor) to ``out_dir``."""
+def trainer_args(cfg: TrainConfig, opts: HFTrainOptions, out_dir: Path) -> dict[str, Any]:
+    """The TrainingArguments every medmat HF run shares (SFT and GRPO): schedule, checkpoints, devices."""
     import torch
-    from trl import SFTConfig, SFTTrainer
 
-    from medmat.models.hf.chat import TrainCollator
-
-    use_bf16 = _bf16(opts.bf16)
-    model = backbone.model
-    model.train()
-    n_params = sum(p.numel() for p in model.parameters())
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    args = SFTConfig(
+    return dict(
         output_dir=str(out_dir / CHECKPOINTS), seed=cfg.seed, data_seed=cfg.seed,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps if cfg.max_steps else -1,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
         lr_scheduler_type="linear", save_strategy="steps", save_steps=cfg.save_every,
         save_total_limit=opts.save_total_limit, logging_steps=opts.logging_steps, report_to=[],
-        bf16=use_bf16, fp16=False, use_cpu=not torch.cuda.is_available(),
+        bf16=_bf16(opts.bf16), fp16=False, use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=opts.gradient_checkpointing,  # (TRL's own default would be on)
         activation_checkpointing_kwargs={"use_reentrant": False} if opts.gradient_checkpointing else None,
-        remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
-        dataloader_num_workers=opts.dataloader_num_workers, disable_tqdm=True,
+        remove_unused_columns=False, dataloader_num_workers=opts.dataloader_num_workers, disable_tqdm=True,
     )
+
+
+def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,
+            opts: HFTrainOptions, callbacks: Sequence[FitCallback] = ()) -> FitResult:
+    """Train ``backbone.model`` (already prepared by :func:`prepare_model`) with TRL's SFTTrainer,
+    save the result (adapter or full model + processor) to ``out_dir``."""
+    from trl import SFTConfig, SFTTrainer
+
+    from medmat.models.hf.chat import TrainCollator
+
+    args = SFTConfig(**trainer_args(cfg, opts, out_dir), dataset_kwargs={"skip_prepare_dataset": True},
+                     max_length=None)
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=train_dataset(train),
+        model=backbone.model, args=args, train_dataset=train_dataset(train),
         data_collator=TrainCollator(backbone.processor, store_root, backbone.image_kwargs,
                                     backbone.supervision.end_of_turn_id),
         processing_class=backbone.processor,
     )
+    return run_trainer(backbone, trainer, train, out_dir, cfg, opts, callbacks,
+                       items_per_step=cfg.batch_size * cfg.grad_accum)
+
+
+def run_trainer(backbone: Any, trainer: Any, train: Sequence[VQAItem], out_dir: Path, cfg: TrainConfig,
+                opts: HFTrainOptions, callbacks: Sequence[FitCallback], items_per_step: float,
+                during: Any = None) -> FitResult:
+    """Run a built TRL trainer (resuming from ``out_dir/checkpoints``), save the model, return the facts.
+
+    ``items_per_step``: training items one process consumes per optimizer step (GRPO: prompts).
+    ``during``: a context manager held while training only (released before saving).
+    """
+    model = trainer.model
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     check_sharding(trainer.accelerator.distributed_type)
     from transformers.trainer_callback import PrinterCallback
 
@@ -159,7 +177,8 @@ def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: 
         trainer.add_callback(_StepReporter(cb))
     resume = last_checkpoint(out_dir)
     t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with during or contextlib.nullcontext():
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - t0
     model.eval()
     trainer.save_model(str(out_dir))  # adapter or full weights; gathers FSDP/DeepSpeed shards
@@ -170,13 +189,13 @@ def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: 
     start = int(resume.name.rsplit("-", 1)[-1]) if resume else None
     steps = int(trainer.state.global_step)
     trained = steps - (start or 0)
-    items_per_step = cfg.batch_size * cfg.grad_accum * trainer.accelerator.num_processes
+    per_step = items_per_step * trainer.accelerator.num_processes
     return FitResult(
         steps=steps, total_steps=int(trainer.state.max_steps), n_train=len(train), seconds=round(seconds, 3),
         resumed_from=start, first_loss=losses[0][1] if losses else None, final_loss=FitResult.tail_mean(losses),
-        items_per_s=round(trained * items_per_step / seconds, 2) if seconds > 0 and trained else None,
+        items_per_s=round(trained * per_step / seconds, 2) if seconds > 0 and trained else None,
         losses=losses,
-        details={"train_loss": float(result.training_loss), "bf16": use_bf16, "method": cfg.method,
+        details={"train_loss": float(result.training_loss), "bf16": bool(trainer.args.bf16), "method": cfg.method,
                  "options": opts.model_dump(), "params": n_params, "trainable_params": n_trainable,
                  "family": backbone.family.name, "processes": trainer.accelerator.num_processes,
                  "chat_template": backbone.supervision.details()},
@@ -186,10 +205,11 @@ def run_sft(backbone: Any, train: Sequence[VQAItem], store_root: Path, out_dir: 
 def check_sharding(distributed_type: Any) -> None:
     """Refuse a launch that asks for FSDP or DeepSpeed but would not get it.
 
-    accelerate applies FSDP only to GPU-like process groups: on CPU processes the same launch
-    silently runs plain DDP (every rank holds the whole model), which would claim a sharded
-    run that never happened. The environment variables are the ones ``accelerate launch``
-    sets from its config file.
+    accelerate (1.15) applies FSDP only to GPU-like process groups: on CPU processes the same
+    launch silently runs plain DDP (every rank holds the whole model), which would claim a
+    sharded run that never happened. (DeepSpeed does run on CPU processes, with its CPU
+    accelerator.) The environment variables are the ones ``accelerate launch`` sets from
+    its config file.
     """
     import os
 
@@ -197,8 +217,8 @@ def check_sharding(distributed_type: Any) -> None:
         got = str(getattr(distributed_type, "value", distributed_type)).upper()
         if os.environ.get(var, "false").lower() == "true" and got != wanted:
             raise ValueError(f"the launch asks for {name}, but accelerate runs this process as {got} "
-                             f"(on CPU, accelerate shards nothing: FSDP and DeepSpeed need GPUs); "
-                             "use a DDP config (examples/accelerate/ddp-cpu.yaml) or GPUs")
+                             f"(accelerate applies FSDP to GPU processes only; on CPU processes it would "
+                             "silently run DDP): use a DDP config (examples/accelerate/ddp-cpu.yaml) or GPUs")
 
 
 def _StepReporter(callback: FitCallback) -> Any:

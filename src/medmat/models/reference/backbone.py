@@ -91,13 +91,15 @@ class ReferenceBackbone(Backbone):
             callbacks: Sequence[FitCallback] = ()) -> FitResult:
         """Train (resuming from ``out_dir/checkpoints`` if a matching run left one there)
         and save the result to ``out_dir``."""
+        from .rl import ReferenceRLExtra, fit_rl
         from .train import ModelState, fit
 
-        extra = ReferenceTrainExtra.model_validate(cfg.extra)
+        rl = cfg.method == "grpo"  # policy gradient over the options (rl.py); otherwise supervised
+        extra = (ReferenceRLExtra if rl else ReferenceTrainExtra).model_validate(cfg.extra)
         threads = resolve_threads(extra.threads if extra.threads is not None else self.threads)
         with torch_settings(threads):
-            state, result = fit(ModelState(self.config, self.tokenizer, self.net), train, Path(store_root),
-                                Path(out_dir), cfg, callbacks)
+            state, result = (fit_rl if rl else fit)(ModelState(self.config, self.tokenizer, self.net), train,
+                                                    Path(store_root), Path(out_dir), cfg, callbacks)
         self.config, self.tokenizer, self.net = state.config, state.tokenizer, state.net
         result.details["threads"] = threads
         return result

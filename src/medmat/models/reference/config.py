@@ -23,8 +23,10 @@ class ReferenceConfig(BaseModel):
                  modality-specific cue and the first thing that breaks transfer
     channels     CNN widths, one block (conv, group norm, FiLM, ReLU, pool) each
     dim          width of word embeddings and of the joint image-question space
-    n_hash       hashing buckets for words outside the training vocabulary, so zero-shot
-                 and unseen label words still get an (untrained but fixed) embedding
+    n_hash       0 (default): words outside the training vocabulary contribute nothing, so
+                 an arm that never saw a target's label words scores it at chance;
+                 > 0: hashing buckets giving such words an untrained but fixed embedding
+                 (medmat 0.1, whose unrelated baselines landed far from chance)
     highpass     add a local-contrast channel (image minus its 7x7 local mean, standardised):
                  a finding is "brighter than its surroundings" in every modality, while
                  absolute brightness and smooth shading are modality- and area-specific
@@ -36,7 +38,7 @@ class ReferenceConfig(BaseModel):
     color: Literal["gray", "rgb"] = "gray"
     channels: tuple[int, ...] = (16, 32, 64)
     dim: int = Field(64, ge=4)
-    n_hash: int = Field(1024, ge=1)
+    n_hash: int = Field(0, ge=0)
     highpass: bool = True
     seed: int = 0
 

@@ -1,10 +1,17 @@
-"""A deterministic word tokenizer: a vocabulary learned from training texts + hashing.
+"""A deterministic word tokenizer: a vocabulary learned from training texts.
 
 Why words and not sub-words: options are label names ("Cyst", "Tumor"); a label word
 learned while training on one MAT combination must mean the same on another, and a whole
-word per id makes that sharing exact. Words never seen in training (zero-shot arm,
-unseen labels) fall back to one of ``n_hash`` buckets chosen by a stable hash, so every
-text gets an embedding and the mapping never depends on the process (no ``hash()``).
+word per id makes that sharing exact.
+
+Words never seen in training (every word of the zero-shot arm, a target's label words for
+an arm that never saw them) map to padding by default (``n_hash = 0``): they contribute
+nothing, so options made only of unseen words get identical scores and a model that never
+learned a target's label words answers it at chance (ties go to the earliest letter, and
+the builder balances the correct letter, so that is chance to within one item). With
+``n_hash > 0`` they fall back to one of ``n_hash`` buckets chosen by a stable hash (the
+behaviour of medmat 0.1): every word gets an untrained but fixed embedding, and an unseen
+option's score is decided by how that random vector aligns with learned features.
 
 Id layout: 0 = padding, 1..n_hash = hash buckets, n_hash+1.. = vocabulary words.
 """
@@ -26,7 +33,10 @@ def words(text: str) -> list[str]:
 
 
 def hash_bucket(word: str, n_hash: int) -> int:
-    """Stable bucket (1..n_hash) of a word: the same on every machine and run."""
+    """Stable bucket (1..n_hash) of a word: the same on every machine and run; PAD (0)
+    when there are no buckets (``n_hash = 0``: unseen words contribute nothing)."""
+    if n_hash <= 0:
+        return PAD
     digest = hashlib.sha256(word.encode("utf-8")).digest()
     return 1 + int.from_bytes(digest[:8], "big") % n_hash
 
@@ -66,8 +76,9 @@ class WordTokenizer:
         return word in self._index
 
     def encode(self, text: str) -> list[int]:
-        """Ids of the words of ``text``; an empty text gives [PAD] so pooling is defined."""
-        ids = [self.word_id(w) for w in words(text)]
+        """Ids of the words of ``text``; unseen words are PAD when there are no hash
+        buckets; a text of no known word gives [PAD] (pooling ignores padding)."""
+        ids = [i for i in (self.word_id(w) for w in words(text)) if i != PAD]
         return ids or [PAD]
 
     def to_dict(self) -> dict:

@@ -72,6 +72,25 @@ class Order:
         return out
 
 
+def learn_vocabulary(model: ModelState, items: Sequence[VQAItem]) -> None:
+    """Add the training texts' words to the tokenizer and one embedding row per new word
+    (a copy of the row the word mapped to before: zero without hash buckets), so learning a
+    vocabulary does not change what the untrained model computes."""
+    added = model.tokenizer.add(WordTokenizer.vocabulary_of(item_texts(items)))
+    model.net.grow_vocab([hash_bucket(w, model.tokenizer.n_hash) for w in added])
+
+
+def make_optimizer(net: ReferenceNet, cfg: TrainConfig, state: dict | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on conv/linear weights only (not embeddings, norms, biases)."""
+    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and not n.startswith("words")]
+    rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and not n.startswith("words"))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                            lr=cfg.lr)
+    if state is not None:
+        opt.load_state_dict(state)
+    return opt
+
+
 def run_fingerprint(items: Sequence[VQAItem], cfg: TrainConfig, model_cfg: dict) -> str:
     """What a checkpoint must match to be resumed: the training set, settings and model."""
     rows = sorted((it.item_id, it.image, it.question, tuple(it.options), it.answer_index) for it in items)
@@ -104,19 +123,13 @@ def fit(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_dir: 
         model = ModelState(m_cfg, tok, net)
         start_step, losses = int(tstate["step"]), list(tstate["losses"])
     else:
-        added = model.tokenizer.add(WordTokenizer.vocabulary_of(item_texts(items)))
-        model.net.grow_vocab([hash_bucket(w, model.tokenizer.n_hash) for w in added])
+        learn_vocabulary(model, items)
 
     net = model.net
     enc = encode_items(items, model.tokenizer)
     cache = ImageCache(items, store_root, model.config.image_size, model.config.color)
     rows = torch.tensor(cache.rows(items), dtype=torch.long)
-    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and not n.startswith("words")]
-    rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and not n.startswith("words"))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                            lr=cfg.lr)
-    if optim_state is not None:
-        opt.load_state_dict(optim_state)
+    opt = make_optimizer(net, cfg, optim_state)
     order = Order(len(items), cfg.seed)
     t0, c0 = time.perf_counter(), time.process_time()
     net.train()
