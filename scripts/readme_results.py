@@ -25,7 +25,7 @@ from pathlib import Path
 from medmat.io import read_json, write_bytes, write_json, write_text
 from medmat.study import plots
 from medmat.study.report import md_table
-from medmat.study.tables import accuracy_cell, paper_tables, pct, summary_table
+from medmat.study.tables import accuracy_cell, paper_tables, pct, summary_table, variants_table
 from medmat.study.results import StudyResults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,14 @@ def _table3_block(res: StudyResults, run: dict) -> str:
     return "\n".join([_run_line(run), "", f"{title}, option scorer, accuracy %:", "", md_table(header, rows)])
 
 
-BLOCKS = {"demo": _demo_block, "synth-leave-out": _arms_block, "synth-table3": _table3_block}
+def _variants_block(res: StudyResults, run: dict) -> str:
+    title, header, rows = variants_table(res, "option")
+    return "\n".join([_run_line(run), "", f"{title}, option scorer, accuracy % ({len(rows[0]) and rows[0][1]} "
+                      f"targets drawn by a fixed seed):", "", md_table(header, rows)])
+
+
+BLOCKS = {"demo": _demo_block, "synth-leave-out": _arms_block, "synth-table3": _table3_block,
+          "synth-sft-vs-rl": _variants_block}
 
 
 def save(run_dir: Path, name: str, command: str) -> None:

@@ -72,8 +72,8 @@ def test_rl_raises_accuracy_and_logs_rewards(tmp_path, toy):
     d = facts.details
     assert d["method"] == "grpo" and d["num_generations"] == 4 and d["prompts_per_step"] == 4
     assert [s for s, _ in d["rewards"]] == list(range(1, 31)) and d["reward_curves"]["answer"] == d["rewards"]
-    head, tail = [r for _, r in d["rewards"][:5]], [r for _, r in d["rewards"][-5:]]
-    assert sum(tail) / 5 > sum(head) / 5 + 0.3
+    first, tail = d["rewards"][0][1], [r for _, r in d["rewards"][-5:]]
+    assert sum(tail) / 5 >= 0.95 and sum(tail) / 5 > first + 0.25  # rewards rise from about chance
     assert len(facts.losses) == 30 and facts.final_loss is not None and "kl" not in d
     # the saved model answers exactly like the trained one
     reloaded = BACKBONES.get("reference").load(tmp_path / "out", threads=1)
@@ -105,7 +105,7 @@ def test_kl_keeps_the_policy_near_its_start(tmp_path, toy):
     facts = held.fit(items, root, tmp_path / "held", _cfg(extra={"threads": 1, "num_generations": 4,
                                                                                "beta": 5.0}))
     kl = [v for _, v in facts.details["kl"]]
-    assert len(kl) == 30 and all(v >= 0 for v in kl) and max(kl) < 0.1
+    assert len(kl) == 30 and all(v >= 0 for v in kl) and max(kl) < 0.2 and kl[-1] < 0.01
     p_held, p_free = _p_correct(held, root, items)[0], _p_correct(free, root, items)[0]
     assert p_held < p_free - 0.2, (p_held, p_free)
 

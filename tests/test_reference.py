@@ -130,7 +130,8 @@ def test_save_load_reproduces_scores_exactly(data, tmp_path):
     assert again.score_options(items, root) == bb.score_options(items, root)
     assert again.tokenizer.vocab == bb.tokenizer.vocab
     # the fit out_dir is itself a loadable model folder
-    assert ReferenceBackbone.load(tmp_path / "run").score_options(items[:3], root) == bb.score_options(items[:3], root)
+    # (with the same thread count: a different one may change the last bits of a reduction)
+    assert ReferenceBackbone.load(tmp_path / "run", threads=1).score_options(items, root) == bb.score_options(items, root)
 
 
 def test_resume_equals_uninterrupted(data, tmp_path):

@@ -87,11 +87,12 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; nested mappings merge key by key."""
     out = dict(base)
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = v
     return out
@@ -109,12 +110,12 @@ def resolve_config(cls: type[C], file: str | Path | None = None, data: Mapping[s
     """
     merged: dict[str, Any] = dict(data or {})
     if file is not None:
-        merged = _deep_merge(read_yaml_mapping(file), merged)
+        merged = deep_merge(read_yaml_mapping(file), merged)
         where = where or str(file)
     for dotted, value in (sets or {}).items():
         set_dotted(merged, dotted, value)
     given = {k: v for k, v in (flags or {}).items() if v is not None}
-    merged = _deep_merge(merged, given)
+    merged = deep_merge(merged, given)
     try:
         return cls.model_validate(merged)
     except ValidationError as e:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SPLITS = ("train", "val", "test")
+Box = tuple[str, float, float, float, float]
+"""A localisation annotation: (label, x1, y1, x2, y2) in pixels, origin top-left."""
 
 
 @dataclass(slots=True)
@@ -26,6 +28,12 @@ class LabeledRecord:
     split    the dataset's own split ('train'/'val'/'test') or None when it has none
     group    optional patient/study id; splits never put one group on both sides
     meta     reader-specific facts (DICOM tags, slice index, MAT hints ...)
+    boxes    localisation annotations: ``(label, x1, y1, x2, y2)`` in pixels of ``image``
+             (origin top-left, x to the right, x2/y2 exclusive edges); the materialiser
+             rescales them with the image. Empty for classification records.
+    mask     a segmentation mask of ``image`` (same grid; 0 = background, k = the k-th
+             label of the dataset), relative to the data root before materialisation and
+             to the store after it (a PNG named by content hash). None when there is none.
     """
 
     id: str
@@ -35,10 +43,17 @@ class LabeledRecord:
     split: str | None = None
     group: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    boxes: tuple[Box, ...] = ()
+    mask: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["labels"] = list(self.labels)
+        d["boxes"] = [list(b) for b in self.boxes]
+        if not self.boxes:
+            del d["boxes"]
+        if self.mask is None:
+            del d["mask"]
         return d
 
     @classmethod
@@ -46,6 +61,8 @@ class LabeledRecord:
         return cls(
             id=d["id"], dataset=d["dataset"], image=d["image"], labels=tuple(d["labels"]),
             split=d.get("split"), group=d.get("group"), meta=dict(d.get("meta") or {}),
+            boxes=tuple((str(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4])) for b in d.get("boxes") or ()),
+            mask=d.get("mask"),
         )
 
 
@@ -97,9 +114,18 @@ class VQAItem:
     labels: list[str]  # every true label of the image (multi-label images have several)
     image_hash: str = ""  # sha256 of the stored image bytes: leakage checks use it
     template: int = 0
+    # -- localisation items (docs/ARCHITECTURE.md, "Localisation"); defaults = a classification item
+    kind: str = "choice"  # choice | box-choice | grounding
+    option_boxes: list[list[float]] = field(default_factory=list)  # box-choice: one [x1,y1,x2,y2] per option, 0-1
+    answer_box: list[float] | None = None  # box-choice and grounding: the true box, [x1,y1,x2,y2] in 0-1
+    image_size: list[int] | None = None  # [width, height] of the stored image, where boxes are asked about
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for key, default in LOCALISATION_DEFAULTS.items():  # a classification item keeps its old bytes
+            if d[key] == default:
+                del d[key]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "VQAItem":
@@ -115,6 +141,9 @@ class VQAItem:
     @property
     def n_options(self) -> int:
         return len(self.options)
+
+
+LOCALISATION_DEFAULTS: dict[str, Any] = {"kind": "choice", "option_boxes": [], "answer_box": None, "image_size": None}
 
 
 def format_question_choice(question: str, options: list[str]) -> str:

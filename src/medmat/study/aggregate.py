@@ -20,10 +20,30 @@ from medmat.study.pooled import paper_reference, pool
 from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
 
 Pairs = dict[tuple[int, str, str, str], tuple[np.ndarray, np.ndarray]]
+VariantPairs = dict[str | None, Pairs]
 
 
-def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[list[ResultRow], list[GainRow], Pairs]:
-    """Rows, gains and paired correctness of one run (one seed) of a study."""
+def eval_dir(run_dir: Path, target: str, arm: str, variant: str | None = None) -> Path:
+    """Where an arm's evaluation lives (per train variant when the study has several)."""
+    base = run_dir / "evals" if variant is None else run_dir / "evals" / variant
+    return base / slug(target) / arm
+
+
+def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[list[ResultRow], list[GainRow], VariantPairs]:
+    """Rows, gains and paired correctness of one run (one seed) of a study, every train variant."""
+    rows: list[ResultRow] = []
+    gains: list[GainRow] = []
+    pairs: VariantPairs = {}
+    for variant, _ in cfg.train_variants():
+        r, g, p = _collect_variant(cfg, run_dir, manifests, variant)
+        rows += r
+        gains += g
+        pairs.setdefault(variant, {}).update(p)
+    return rows, gains, pairs
+
+
+def _collect_variant(cfg: StudyConfig, run_dir: Path, manifests: list[Path],
+                     variant: str | None) -> tuple[list[ResultRow], list[GainRow], Pairs]:
     from medmat.evaluate import align_by_item, correct_by_item, load_results, paired_diff_ci
     from medmat.plan import load_manifest
 
@@ -33,10 +53,10 @@ def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[lis
     pairs: Pairs = {}
     for mpath in manifests:
         m = load_manifest(mpath)
-        evals = {arm.name: load_results(run_dir / "evals" / slug(m.target) / arm.name) for arm in m.arms}
+        evals = {arm.name: load_results(eval_dir(run_dir, m.target, arm.name, variant)) for arm in m.arms}
         for arm in m.arms:
             metrics = evals[arm.name].metrics
-            indist_dir = run_dir / "evals" / slug(m.target) / arm.name / "in-distribution"
+            indist_dir = eval_dir(run_dir, m.target, arm.name, variant) / "in-distribution"
             indist = load_results(indist_dir).metrics["overall"]["option"]["accuracy"] if indist_dir.is_dir() else None
             for scorer, b in metrics["overall"].items():
                 rows.append(ResultRow(
@@ -48,6 +68,7 @@ def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[lis
                     pred_letters={k: int(v) for k, v in b["letter_counts"].items()},
                     true_letters={k: int(v) for k, v in b["answer_counts"].items()},
                     circular_accuracy=b.get("circular_accuracy"), in_distribution_accuracy=indist, seed=seed,
+                    variant=variant,
                 ))
         for arm in m.arms:
             if arm.kind != "related" or not arm.matched_with or arm.matched_with not in evals:
@@ -59,22 +80,29 @@ def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[lis
                 supplies = sorted({e for s in arm.sources for e in s.supplies})
                 gains.append(GainRow(target=m.target, scorer=scorer, related_arm=arm.name, unrelated_arm=partner.name,
                                      direction=arm.direction, shared=supplies, gain=ci.estimate, ci_low=ci.low,
-                                     ci_high=ci.high, n=ci.n, seed=seed))
+                                     ci_high=ci.high, n=ci.n, seed=seed, variant=variant))
                 pairs[(seed, scorer, m.target, arm.name)] = (a, b)
     return rows, gains, pairs
 
 
-def finalize(cfg: StudyConfig, rows: list[ResultRow], gains: list[GainRow], pairs: Pairs,
+def finalize(cfg: StudyConfig, rows: list[ResultRow], gains: list[GainRow], pairs: VariantPairs,
              prov: dict[str, Any]) -> StudyResults:
-    """Summaries and the pooled table over everything collected (one or several seeds)."""
+    """Summaries and the pooled table over everything collected (one or several seeds),
+    per train variant."""
     from medmat.evaluate import mean_gain_ci
 
     seeds = sorted({r.seed for r in rows if r.seed is not None})
-    summaries = []
-    for scorer in cfg.eval.scorers:
-        per_comparison = {f"{s}|{t}|{a}": v for (s, sc, t, a), v in pairs.items() if sc == scorer}
-        summaries.append(_summary(scorer, rows, gains, per_comparison, cfg, mean_gain_ci))
-    pooled, pooled_summaries = pool(rows, pairs, n_boot=cfg.eval.n_boot, seed=cfg.eval.seed)
+    summaries, pooled, pooled_summaries = [], [], []
+    for variant, vpairs in pairs.items():
+        vrows = [r for r in rows if r.variant == variant]
+        vgains = [g for g in gains if g.variant == variant]
+        for scorer in cfg.eval.scorers:
+            per_comparison = {f"{s}|{t}|{a}": v for (s, sc, t, a), v in vpairs.items() if sc == scorer}
+            summary = _summary(scorer, vrows, vgains, per_comparison, cfg, mean_gain_ci)
+            summaries.append(summary.model_copy(update={"variant": variant}))
+        p_rows, p_sums = pool(vrows, vpairs, n_boot=cfg.eval.n_boot, seed=cfg.eval.seed)
+        pooled += [p.model_copy(update={"variant": variant}) for p in p_rows]
+        pooled_summaries += [p.model_copy(update={"variant": variant}) for p in p_sums]
     return StudyResults(name=cfg.name, description=cfg.description, backbone=cfg.model.backbone, rows=rows,
                         gains=gains, summaries=summaries, seeds=seeds, pooled=pooled,
                         pooled_summaries=pooled_summaries, paper=paper_reference() if pooled else {},

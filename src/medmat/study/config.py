@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from medmat.build.config import BuildConfig
-from medmat.config import ConfigError, StrictConfig, read_yaml_mapping, resolve_config
+from medmat.config import ConfigError, StrictConfig, deep_merge, read_yaml_mapping, resolve_config
 from medmat.evaluate.config import EvalConfig
 from medmat.models.base import ModelConfig, TrainConfig
 from medmat.plan.config import PlanConfig
@@ -40,12 +40,18 @@ class StudyConfig(StrictConfig):
     seeds: list[int] = Field(default_factory=list, description=(
         "Run the whole study once per seed (data generation, planning, initialisation, data order and "
         "bootstrap all take it; a stage's own seed is overridden) and pool the runs; empty = one run with `seed`."))
+    first_seed_only: list[str] = Field(default_factory=list, description=(
+        "Arm kinds planned only in the first of `seeds` (diagnostics such as `controls` that would "
+        "otherwise multiply a study's trainings); the report says so."))
     data: BuildConfig
     plan: PlanConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict, description=(
+        "Named overrides of `train` (e.g. {sft: {method: full}, rl: {method: grpo}}): every arm is trained "
+        "and evaluated once per variant and the report sets them side by side; empty = `train` alone."))
     base_dir: str = Field(".", description="Folder relative paths resolve against (set by load_study).")
 
     @model_validator(mode="before")
@@ -65,15 +71,36 @@ class StudyConfig(StrictConfig):
     @model_validator(mode="after")
     def _targets(self) -> "StudyConfig":
         self.plan.check_targets()  # before the data is built, not after
+        for name in self.variants:
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"variant name {name!r}: a non-empty name without '/' is a folder name")
+            self.train_for(name)  # each variant must be a valid train config
         return self
 
+    def train_variants(self) -> list[tuple[str | None, TrainConfig]]:
+        """(variant name, its train config) for every variant; one unnamed one without variants."""
+        if not self.variants:
+            return [(None, self.train)]
+        return [(name, self.train_for(name)) for name in self.variants]
+
+    def train_for(self, variant: str | None) -> TrainConfig:
+        """``train`` with a variant's overrides merged in (mappings key by key)."""
+        if variant is None:
+            return self.train
+        return resolve_config(TrainConfig, data=deep_merge(self.train.model_dump(mode="json"), self.variants[variant]),
+                              where=f"variants.{variant}")
+
     def for_seed(self, seed: int) -> "StudyConfig":
-        """This study as the single run of one of its ``seeds``: every stage takes ``seed``."""
+        """This study as the single run of one of its ``seeds``: every stage takes ``seed``;
+        ``first_seed_only`` arm kinds stay only in the first seed's run."""
         data = self.data.model_copy(update={"seed": seed})
+        arms = self.plan.arms
+        if self.seeds and seed != self.seeds[0]:
+            arms = [a for a in arms if a not in self.first_seed_only]
         if data.synth is not None:
             data = data.model_copy(update={"synth": data.synth.model_copy(update={"seed": seed})})
         return self.model_copy(update={
-            "seed": seed, "seeds": [], "data": data, "plan": self.plan.model_copy(update={"seed": seed}),
+            "seed": seed, "seeds": [], "data": data, "plan": self.plan.model_copy(update={"seed": seed, "arms": arms}),
             "train": self.train.model_copy(update={"seed": seed}), "eval": self.eval.model_copy(update={"seed": seed}),
         })
 

@@ -14,9 +14,14 @@ from medmat.io import write_bytes, write_text
 from medmat.study import plots
 from medmat.study.report_config import ReportConfig
 from medmat.study.results import StudyResults, Summary
-from medmat.study.tables import other_rows, paper_tables, pct, summary_table
+from medmat.study.tables import other_rows, paper_tables, pct, summary_table, variants_table
 
 def verdict(s: Summary) -> str:
+    text = _verdict(s)
+    return text if s.variant is None else f"[{s.variant}] {text}"
+
+
+def _verdict(s: Summary) -> str:
     if s.mean_gain is None:
         return "No related/unrelated comparison was run, so the study says nothing about compositional generalization."
     core = (
@@ -33,12 +38,21 @@ def verdict(s: Summary) -> str:
 
 def _figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
     figs = []
-    for scorer in results.scorers():
-        figs.append((f"arms-{scorer}", f"Accuracy by arm ({scorer} scorer)", plots.arm_bars(results, scorer)))
-        figs.append((f"gain-{scorer}", f"Gain heatmap ({scorer} scorer)", plots.gain_heatmap(results, scorer)))
-        figs.append((f"lowdata-{scorer}", f"Low-data curves ({scorer} scorer)", plots.low_data_curves(results, scorer)))
-        figs.append((f"bias-{scorer}", f"Position bias ({scorer} scorer)", plots.position_bias(results, scorer)))
-    figs.append(("invalid", "Invalid generated answers", plots.invalid_rates(results)))
+    for variant in results.variants():
+        res, tag = results, ""
+        if variant is not None:  # one set of figures per train variant
+            res = results.model_copy(update={"rows": [r for r in results.rows if r.variant == variant],
+                                             "gains": [g for g in results.gains if g.variant == variant]})
+            tag = f"-{variant}"
+        label = "" if variant is None else f", {variant}"
+        for scorer in res.scorers():
+            figs.append((f"arms-{scorer}{tag}", f"Accuracy by arm ({scorer} scorer{label})", plots.arm_bars(res, scorer)))
+            figs.append((f"gain-{scorer}{tag}", f"Gain heatmap ({scorer} scorer{label})", plots.gain_heatmap(res, scorer)))
+            figs.append((f"lowdata-{scorer}{tag}", f"Low-data curves ({scorer} scorer{label})",
+                         plots.low_data_curves(res, scorer)))
+            figs.append((f"bias-{scorer}{tag}", f"Position bias ({scorer} scorer{label})",
+                         plots.position_bias(res, scorer)))
+        figs.append((f"invalid{tag}", f"Invalid generated answers{label}", plots.invalid_rates(res)))
     return figs
 
 
@@ -87,16 +101,21 @@ def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[s
                "images with the target's label words. The last column is the related model's accuracy on the test "
                "items of the subsets it trained on: what it learned where it was trained.", ""]
         hp.append(f"<h2>Paper-style table ({html.escape(scorer)} scorer)</h2>")
-        tables = paper_tables(results, scorer)
-        summary = summary_table(results, scorer)
-        for title, header, rows in ([summary] if summary else []) + tables:
+        side = variants_table(results, scorer)
+        blocks = [side] if side else []
+        for variant in results.variants():
+            summary = summary_table(results, scorer, variant)
+            blocks += ([summary] if summary else []) + paper_tables(results, scorer, variant)
+        for title, header, rows in blocks:
             md += [f"### {title}", "", md_table(header, rows), ""]
             hp += [f"<h3>{html.escape(title)}</h3>", _html_table(header, rows)]
-        extra = other_rows(results, scorer)
-        if extra:
-            h = ["target", "arm", "n train", "accuracy", "invalid %"] + (["seed"] if len(results.seeds) > 1 else [])
-            md += ["### Other arms", "", md_table(h, extra), ""]
-            hp += ["<h3>Other arms</h3>", _html_table(h, extra)]
+        for variant in results.variants():
+            extra = other_rows(results, scorer, variant)
+            if extra:
+                h = ["target", "arm", "n train", "accuracy", "invalid %"] + (["seed"] if len(results.seeds) > 1 else [])
+                title = "Other arms" + (f" [{variant}]" if variant else "")
+                md += [f"### {title}", "", md_table(h, extra), ""]
+                hp += [f"<h3>{html.escape(title)}</h3>", _html_table(h, extra)]
     if figs:
         md += ["## Figures", ""]
         hp.append("<h2>Figures</h2>")

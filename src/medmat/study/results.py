@@ -41,6 +41,7 @@ class ResultRow(BaseModel):
     circular_accuracy: float | None = None
     in_distribution_accuracy: float | None = None
     seed: int | None = None  # the study seed of the run this row comes from
+    variant: str | None = None  # the train variant (study `variants`), None without variants
 
 
 class GainRow(BaseModel):
@@ -58,6 +59,7 @@ class GainRow(BaseModel):
     ci_high: float
     n: int
     seed: int | None = None
+    variant: str | None = None
 
 
 class PooledRow(BaseModel):
@@ -65,6 +67,7 @@ class PooledRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scorer: str
+    variant: str | None = None
     target: str
     target_subset: str = ""
     direction: str | None = None
@@ -90,6 +93,7 @@ class PooledSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scorer: str
+    variant: str | None = None
     direction: str | None = None
     n_rows: int
     n_seeds: int
@@ -108,6 +112,7 @@ class PooledSummary(BaseModel):
 class Summary(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scorer: str
+    variant: str | None = None
     n_targets: int
     mean_zero_shot: float | None = None
     mean_unrelated: float | None = None
@@ -150,6 +155,10 @@ class StudyResults(BaseModel):
         """Scorers present, the primary (option-letter) one first."""
         rank = {"option": 0, "generate": 1}
         return sorted({r.scorer for r in self.rows}, key=lambda s: (rank.get(s, 2), s))
+
+    def variants(self) -> list[str | None]:
+        """Train variants present, in the order the study named them (None: no variants)."""
+        return list(dict.fromkeys(r.variant for r in self.rows)) or [None]
 
     def targets(self) -> list[str]:
         return list(dict.fromkeys(r.target for r in self.rows))

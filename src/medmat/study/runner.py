@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medmat.io import sha256_file, slug
+from medmat.io import sha256_file
+from medmat.study.aggregate import eval_dir
 from medmat.progress import Reporter, fit_progress
 from medmat.runtime import content_key, is_main_process, provenance, world_size
 from medmat.study.cache import StageLog
@@ -84,32 +85,35 @@ def train_and_eval(cfg: StudyConfig, manifests: list[Path], run_dir: Path, log: 
 
     model = cfg.model_resolved()
     loaded = [(m, load_manifest(m)) for m in manifests]
-    with reporter.task("arms trained + evaluated", total=sum(len(m.arms) for _, m in loaded)) as arms_done:
+    variants = cfg.train_variants()
+    total = sum(len(m.arms) for _, m in loaded) * len(variants)
+    with reporter.task("arms trained + evaluated", total=total) as arms_done:
         for mpath, manifest in loaded:
             for arm in manifest.arms:
-                key = train_key(manifest.store_fingerprint, arm.train, model, cfg.train,
-                                arm_transform(arm, manifest.target_subset))
-                ckpt = run_dir / "models" / key
-                name = f"{manifest.target} / {arm.name}"
+                for variant, tcfg in variants:
+                    key = train_key(manifest.store_fingerprint, arm.train, model, tcfg,
+                                    arm_transform(arm, manifest.target_subset))
+                    ckpt = run_dir / "models" / key
+                    name = f"{manifest.target} / {arm.name}" + (f" ({variant})" if variant else "")
 
-                def _train(arm=arm, ckpt=ckpt, name=name) -> dict[str, Any]:
-                    if not arm.train:
-                        reporter.say(f"{name}: zero-shot, no training")
-                        return train_arm(mpath, arm.name, model, cfg.train, ckpt).model_dump(mode="json")
-                    reporter.say(f"{name}: training on {len(arm.train)} items ...")
-                    with reporter.task(f"training {arm.name}") as task:
-                        per_step = cfg.train.batch_size * cfg.train.grad_accum * world_size()
-                        rec = train_arm(mpath, arm.name, model, cfg.train, ckpt, [fit_progress(task, per_step)])
-                    return rec.model_dump(mode="json")
+                    def _train(arm=arm, ckpt=ckpt, name=name, tcfg=tcfg) -> dict[str, Any]:
+                        if not arm.train:
+                            reporter.say(f"{name}: zero-shot, no training")
+                            return train_arm(mpath, arm.name, model, tcfg, ckpt).model_dump(mode="json")
+                        reporter.say(f"{name}: training on {len(arm.train)} items ...")
+                        with reporter.task(f"training {arm.name}") as task:
+                            per_step = tcfg.batch_size * tcfg.grad_accum * world_size()
+                            rec = train_arm(mpath, arm.name, model, tcfg, ckpt, [fit_progress(task, per_step)])
+                        return rec.model_dump(mode="json")
 
-                log.run(f"train/{key}", {"train": key}, _train)
-                # under accelerate every rank trains, and every rank evaluates its shard
-                evaluate_stage(cfg, mpath, manifest, arm.name, ckpt, key, run_dir, log, reporter)
-                arms_done.advance()
+                    log.run(f"train/{key}", {"train": key}, _train)
+                    # under accelerate every rank trains, and every rank evaluates its shard
+                    evaluate_stage(cfg, mpath, manifest, arm.name, ckpt, key, run_dir, log, reporter, variant)
+                    arms_done.advance()
 
 
 def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt: Path, key: str, run_dir: Path,
-                   log: StageLog, reporter: Reporter) -> None:
+                   log: StageLog, reporter: Reporter, variant: str | None = None) -> None:
     """The arm's model on the target's test items (every scorer), and on the test items of
     the subsets it trained on (option scorer): what it learned where it was trained.
 
@@ -122,7 +126,8 @@ def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt:
 
     barrier(f"the evaluation of {manifest.target} / {arm}")
     model = cfg.model_resolved()
-    out = run_dir / "evals" / slug(manifest.target) / arm
+    out = eval_dir(run_dir, manifest.target, arm, variant)
+    stage = out.relative_to(run_dir / "evals").as_posix()
     target = arm_items(mpath, arm)
     within = in_distribution_items(mpath, arm, cfg.eval.in_distribution, cfg.eval.seed)
     option_only = cfg.eval.model_copy(update={"scorers": ["option"]})
@@ -135,7 +140,7 @@ def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt:
             evaluate_arm(what, model, ckpt, ecfg, where, reporter=reporter)
             return {"results": where.relative_to(run_dir).as_posix(), "n": len(what.items)}
 
-        log.run(f"eval/{slug(manifest.target)}/{arm}{suffix}",
+        log.run(f"eval/{stage}{suffix}",
                 {"model": key, "items": content_key(sorted(it.item_id for it in what.items)),
                  "eval": ecfg.model_dump(mode="json")}, _eval)
 
@@ -185,7 +190,8 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None =
             rows, gains, pairs = collect(one, where, manifests)
             collected[0].extend(rows)
             collected[1].extend(gains)
-            collected[2].update(pairs)
+            for variant, vpairs in pairs.items():
+                collected[2].setdefault(variant, {}).update(vpairs)
     run = StudyRun(logs[0] if len(logs) == 1 else _merged(logs))
     if until != "report" or not is_main_process():
         return run

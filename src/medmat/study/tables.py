@@ -37,8 +37,9 @@ def interval_cell(est: float, low: float, high: float) -> str:
 def _row_cells(results: StudyResults, p: PooledRow, controls: bool) -> list[str]:
     """Accuracy cells: with one seed the evaluator's item interval, with several the mean
     over seeds and its range."""
-    by = {(r.seed, r.target, r.arm): r for r in results.rows if r.scorer == p.scorer}
-    zero = {(r.seed, r.target): r for r in results.rows if r.scorer == p.scorer and r.kind == "zero-shot"}
+    mine = [r for r in results.rows if r.scorer == p.scorer and r.variant == p.variant]
+    by = {(r.seed, r.target, r.arm): r for r in mine}
+    zero = {(r.seed, r.target): r for r in mine if r.kind == "zero-shot"}
 
     def cell(arm: str | None, mean: float | None) -> str:
         if mean is None:
@@ -59,9 +60,13 @@ def _row_cells(results: StudyResults, p: PooledRow, controls: bool) -> list[str]
     return cells + [pct(p.related_in_distribution)]
 
 
-def paper_tables(results: StudyResults, scorer: str) -> list[Table]:
+def _tag(variant: str | None) -> str:
+    return "" if variant is None else f"[{variant}] "
+
+
+def paper_tables(results: StudyResults, scorer: str, variant: str | None = None) -> list[Table]:
     """Per direction type: (title, header, rows), rows pooled over seeds."""
-    pooled = [p for p in results.pooled if p.scorer == scorer]
+    pooled = [p for p in results.pooled if p.scorer == scorer and p.variant == variant]
     controls = any(p.related_shuffled is not None or p.unrelated_vocab is not None for p in pooled)
     seeds = "accuracy %" if len(results.seeds) <= 1 else f"mean accuracy % (range over {len(results.seeds)} seeds)"
     header = ["target", "related sources", "n train", "zero-shot", "unrelated", "related",
@@ -72,12 +77,12 @@ def paper_tables(results: StudyResults, scorer: str) -> list[Table]:
     for p in pooled:
         groups[p.direction or "related"].append(_row_cells(results, p, controls))
     order = list(DIRECTION_TITLES) + sorted(set(groups) - set(DIRECTION_TITLES))
-    return [(f"{DIRECTION_TITLES.get(d, d)} ({seeds})", header, groups[d]) for d in order if d in groups]
+    return [(f"{_tag(variant)}{DIRECTION_TITLES.get(d, d)} ({seeds})", header, groups[d]) for d in order if d in groups]
 
 
-def summary_table(results: StudyResults, scorer: str) -> Table | None:
+def summary_table(results: StudyResults, scorer: str, variant: str | None = None) -> Table | None:
     """Averages per direction type and overall (rows x seeds bootstrap), then the paper's."""
-    sums = [s for s in results.pooled_summaries if s.scorer == scorer]
+    sums = [s for s in results.pooled_summaries if s.scorer == scorer and s.variant == variant]
     if not sums:
         return None
     controls = any(s.mean_related_shuffled is not None for s in sums)
@@ -98,12 +103,41 @@ def summary_table(results: StudyResults, scorer: str) -> Table | None:
         rows.append(["Med-MAT paper, Table 3 (LLaVA-1.5-7B, real data)", str(p["rows"]), pct(p["zero_shot"]),
                      pct(p["unrelated"]), pct(p["related"]), f"{100 * (p['related'] - p['unrelated']):+.1f}", "–",
                      f"{p['related_beats_zero_shot']} of {p['rows']}"] + (["–", "–"] if controls else []))
-    title = f"Averages ({len(results.seeds) or 1} seed(s))"
+    title = f"{_tag(variant)}Averages ({len(results.seeds) or 1} seed(s))"
     return title, header, rows
 
 
-def other_rows(results: StudyResults, scorer: str) -> list[list[str]]:
+def variants_table(results: StudyResults, scorer: str) -> Table | None:
+    """The train variants side by side (all rows, rows x seeds interval), when there are several."""
+    variants = results.variants()
+    if len(variants) < 2:
+        return None
+    header = ["train variant", "rows", "zero-shot", "unrelated", "related", "gain [95% CI, rows x seeds]",
+              "related > unrelated", "related, in-distribution", "unrelated, in-distribution", "invalid % (generate)"]
+    rows = []
+    for v in variants:
+        s = next((x for x in results.pooled_summaries if x.scorer == scorer and x.variant == v and x.direction is None),
+                 None)
+        if s is None:
+            continue
+        pooled = [p for p in results.pooled if p.scorer == scorer and p.variant == v]
+        gen = [r.invalid_rate for r in results.rows if r.scorer == "generate" and r.variant == v]
+        rows.append([str(v), str(s.n_rows), pct(s.mean_zero_shot), pct(s.mean_unrelated), pct(s.mean_related),
+                     interval_cell(s.mean_gain, s.gain_ci_low, s.gain_ci_high),
+                     f"{s.related_beats_unrelated} of {s.n_rows}",
+                     pct(_avg([p.related_in_distribution for p in pooled])),
+                     pct(_avg([p.unrelated_in_distribution for p in pooled])),
+                     pct(_avg(gen)) if gen else "–"])
+    return "Train variants side by side", header, rows
+
+
+def _avg(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def other_rows(results: StudyResults, scorer: str, variant: str | None = None) -> list[list[str]]:
     skip = ("zero-shot", "related", "unrelated", "related-shuffled", "unrelated-vocab")
-    rows = [r for r in results.rows if r.scorer == scorer and r.kind not in skip]
+    rows = [r for r in results.rows if r.scorer == scorer and r.kind not in skip and r.variant == variant]
     return [[r.target, r.arm, str(r.n_train), accuracy_cell(r), f"{100 * r.invalid_rate:.1f}"]
             + ([str(r.seed)] if len(results.seeds) > 1 else []) for r in rows]

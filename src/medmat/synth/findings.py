@@ -44,9 +44,9 @@ def _radius(shape: str, r: float, th: np.ndarray) -> np.ndarray:
     if shape == "round":
         return np.full_like(th, r)
     if shape == "spiculated":
-        return r * (0.55 + 0.8 * (0.5 + 0.5 * np.cos(6 * th)) ** 3)
+        return r * (0.5 + 0.85 * (0.5 + 0.5 * np.cos(5 * th)) ** 1.5)  # five broad spikes: visible at 48 px
     if shape == "elongated":
-        a, b = 1.7 * r, 0.5 * r
+        a, b = 1.7 * r, 0.45 * r
         return a * b / np.sqrt((b * np.cos(th)) ** 2 + (a * np.sin(th)) ** 2)
     raise ValueError(f"unknown lesion shape {shape!r}")
 
@@ -151,14 +151,14 @@ def _presence(label, rng, placer):
 
 
 def _shape(label, rng, placer):
-    return (placer.place(_lesion(rng, 0.14, 0.17, label)),), "good"
+    return (placer.place(_lesion(rng, 0.16, 0.18, label)),), "good"
 
 
 _COUNTS = {"mild": 1, "moderate": 3, "severe": 6}
 
 
 def _severity(label, rng, placer):
-    make = _lesion(rng, 0.065, 0.085)
+    make = _lesion(rng, 0.08, 0.10)
     return tuple(placer.place(make) for _ in range(_COUNTS[label])), "good"
 
 

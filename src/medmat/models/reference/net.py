@@ -9,7 +9,9 @@ score(image, question, option) = < head([cnn(image | question), q]), embed(optio
   output unit per class: a label word learned on one MAT combination is the same vector
   on every other, which is what lets training on related combinations transfer.
 * Pooling keeps a coarse 2x2 grid beside the global mean and max, because some tasks
-  ask *where* (laterality) and a fully translation-invariant pool cannot answer that.
+  ask *where* (laterality) and a fully translation-invariant pool cannot answer that, and
+  an attention pool (a learned spatial softmax): a finding fills a small part of the image,
+  and averaging over the whole image drowns what its outline looks like (lesion shape).
 * Group normalisation after each convolution and a per-image standardised input remove
   most per-image intensity and contrast, the cues that differ most between modalities.
 """
@@ -56,22 +58,25 @@ class ReferenceNet(nn.Module):
         super().__init__()
         d = cfg.dim
         self.words = nn.Embedding(n_rows, d, padding_idx=0)
-        self.question = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+        # GELU, not ReLU, in the two MLPs: a head whose ReLUs all die gives one constant
+        # answer vector, and the model is stuck predicting the label prior (seen on the
+        # lesion-shape task before this change)
+        self.question = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
         widths = (cfg.in_channels, *cfg.channels)
         self.blocks = nn.ModuleList(Block(a, b, d) for a, b in zip(widths[:-1], widths[1:]))
-        feat = (2 + 4) * widths[-1] + d  # global mean + max, and a 2x2 grid of means (where)
-        self.head = nn.Sequential(nn.Linear(feat, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
+        feat = (3 + 4) * widths[-1] + d  # global mean, max and attention pool; a 2x2 grid of means (where)
+        self.attend = nn.Conv2d(widths[-1], 1, 1)  # where to look: a finding is a small part of the image
+        self.head = nn.Sequential(nn.Linear(feat, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
         self.option = nn.Linear(d, d)
         self.scale = d ** -0.5
         self.highpass = cfg.highpass
 
-    def grow_vocab(self, source_rows: list[int]) -> None:
-        """Append one embedding row per new word, each a copy of the row it used to hash
-        to: learning a vocabulary does not change what the model computes until trained."""
-        if not source_rows:
+    def grow_vocab(self, rows: torch.Tensor) -> None:
+        """Append one embedding row per new word (``rows``: [n_new, dim])."""
+        if not len(rows):
             return
         old = self.words.weight.data
-        new = torch.cat([old, old[torch.tensor(source_rows, dtype=torch.long)]], dim=0)
+        new = torch.cat([old, rows.to(old.dtype)], dim=0)
         self.words = nn.Embedding(new.shape[0], new.shape[1], padding_idx=0)
         self.words.weight.data.copy_(new)
 
@@ -85,7 +90,9 @@ class ReferenceNet(nn.Module):
         for block in self.blocks:
             x = block(x, q)
         grid = F.adaptive_avg_pool2d(x, 2).flatten(1)  # keeps left/right/top/bottom: laterality
-        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3)), grid, q], dim=-1)
+        weights = torch.softmax(self.attend(x).flatten(2), dim=-1)  # [B, 1, H*W]
+        attended = (x.flatten(2) * weights).sum(-1)  # the features where the model looks
+        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3)), attended, grid, q], dim=-1)
         h = self.head(pooled)  # [B, d]
         o = self.option(bag(self.words, opt_ids))  # [B, K, d]
         logits = torch.einsum("bd,bkd->bk", h, o) * self.scale

@@ -73,11 +73,28 @@ class Order:
 
 
 def learn_vocabulary(model: ModelState, items: Sequence[VQAItem]) -> None:
-    """Add the training texts' words to the tokenizer and one embedding row per new word
-    (a copy of the row the word mapped to before: zero without hash buckets), so learning a
-    vocabulary does not change what the untrained model computes."""
+    """Add the training texts' words to the tokenizer and one embedding row per new word.
+
+    Without hash buckets (n_hash 0) a new word starts from its own random vector, seeded by
+    the word (N(0, 1) like a fresh embedding): option words that started equal would leave
+    a hard task at its symmetric starting point. With buckets (medmat 0.1) a new row copies
+    the bucket the word hashed to, so learning a vocabulary changes nothing until trained.
+    """
     added = model.tokenizer.add(WordTokenizer.vocabulary_of(item_texts(items)))
-    model.net.grow_vocab([hash_bucket(w, model.tokenizer.n_hash) for w in added])
+    if not added:
+        return
+    weights = model.net.words.weight.data
+    if model.tokenizer.n_hash > 0:
+        rows = weights[torch.tensor([hash_bucket(w, model.tokenizer.n_hash) for w in added], dtype=torch.long)]
+    else:
+        rows = torch.stack([word_vector(w, weights.shape[1]) for w in added])
+    model.net.grow_vocab(rows)
+
+
+def word_vector(word: str, dim: int) -> torch.Tensor:
+    """A fixed N(0, 1) vector for ``word`` (seeded by its sha256: the same on every machine)."""
+    gen = torch.Generator().manual_seed(int(stable_hash("word", word), 16))
+    return torch.randn(dim, generator=gen)
 
 
 def make_optimizer(net: ReferenceNet, cfg: TrainConfig, state: dict | None = None) -> torch.optim.AdamW:
