@@ -8,7 +8,7 @@ for. :func:`open_backbone` is the one way the stages create or load a model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
 
 from medmat.models.base import Backbone, FitCallback, FitResult, ModelConfig, TrainConfig
 from medmat.models.hf.families import FAMILIES

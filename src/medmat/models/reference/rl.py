@@ -33,12 +33,11 @@ from medmat.models.base import FitCallback, FitResult, TrainConfig
 from medmat.models.rewards import RLSettings, ZeroRewardWatch, prompts_per_step
 from medmat.records import LETTERS, VQAItem
 
-from .checkpoint import list_checkpoints, read_checkpoint, write_checkpoint, write_model
+from .checkpoint import write_checkpoint, write_model
 from .config import ReferenceTrainExtra
-from .encode import encode_items
-from .images import ImageCache, augment, to_input
-from .net import ReferenceNet
-from .train import ModelState, Order, learn_vocabulary, lr_at, make_optimizer, run_fingerprint
+from .images import augment, to_input
+from .train import (ModelState, Order, learn_vocabulary, lr_at, make_optimizer, resume, run_fingerprint,
+                    training_inputs)
 
 
 class ReferenceRLExtra(ReferenceTrainExtra, RLSettings):
@@ -88,22 +87,14 @@ def fit_rl(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_di
     learn_vocabulary(model, items)
     start_step, losses, optim_state = 0, [], None
     history: dict = {"total": [], "kl": [], "by_reward": {n: [] for n in names}}  # [[step, mean], ...]
-    ckpts = list_checkpoints(ck_root)
     ref = copy.deepcopy(model.net).eval().requires_grad_(False) if extra.beta > 0 else None
-    if ckpts:
-        m_cfg, tok, state, optim_state, tstate = read_checkpoint(ckpts[-1])
-        if tstate.get("fingerprint") != fingerprint:
-            raise ValueError(f"{out_dir} holds checkpoints of a different run (other items, settings or starting "
-                             "model); use a fresh out_dir or delete its checkpoints/")
-        net = ReferenceNet(m_cfg, len(tok))
-        net.load_state_dict(state, strict=True)
-        model = ModelState(m_cfg, tok, net)
+    resumed = resume(ck_root, fingerprint, out_dir)
+    if resumed is not None:
+        model, optim_state, tstate = resumed
         start_step, losses, history = int(tstate["step"]), list(tstate["losses"]), dict(tstate["rewards"])
 
     net = model.net
-    enc = encode_items(items, model.tokenizer)
-    cache = ImageCache(items, store_root, model.config.image_size, model.config.color)
-    rows = torch.tensor(cache.rows(items), dtype=torch.long)
+    enc, cache, rows = training_inputs(model, items, store_root)
     opt = make_optimizer(net, cfg, optim_state)
     order = Order(len(items), cfg.seed)
     watch = ZeroRewardWatch(extra, start=start_step)

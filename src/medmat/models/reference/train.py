@@ -108,6 +108,28 @@ def make_optimizer(net: ReferenceNet, cfg: TrainConfig, state: dict | None = Non
     return opt
 
 
+def resume(ck_root: Path, fingerprint: str, out_dir: Path) -> tuple[ModelState, dict, dict] | None:
+    """(model, optimizer state, trainer state) of the newest checkpoint under ``ck_root``, or
+    None; a checkpoint of another run (fingerprint) is an error, never silently continued."""
+    ckpts = list_checkpoints(ck_root)
+    if not ckpts:
+        return None
+    m_cfg, tok, state, optim_state, tstate = read_checkpoint(ckpts[-1])
+    if tstate.get("fingerprint") != fingerprint:
+        raise ValueError(f"{out_dir} holds checkpoints of a different run (other items, settings or starting "
+                         "model); use a fresh out_dir or delete its checkpoints/")
+    net = ReferenceNet(m_cfg, len(tok))
+    net.load_state_dict(state, strict=True)
+    return ModelState(m_cfg, tok, net), optim_state, tstate
+
+
+def training_inputs(model: ModelState, items: Sequence[VQAItem], store_root: Path) -> tuple:
+    """Encoded texts, the decoded image cache and each item's row in it."""
+    enc = encode_items(items, model.tokenizer)
+    cache = ImageCache(items, store_root, model.config.image_size, model.config.color)
+    return enc, cache, torch.tensor(cache.rows(items), dtype=torch.long)
+
+
 def run_fingerprint(items: Sequence[VQAItem], cfg: TrainConfig, model_cfg: dict) -> str:
     """What a checkpoint must match to be resumed: the training set, settings and model."""
     rows = sorted((it.item_id, it.image, it.question, tuple(it.options), it.answer_index) for it in items)
@@ -128,24 +150,15 @@ def fit(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_dir: 
 
     start_step, losses = 0, []
     optim_state = None
-    ckpts = list_checkpoints(ck_root)
-    if ckpts:
-        m_cfg, tok, state, optim_state, tstate = read_checkpoint(ckpts[-1])
-        if tstate.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"{out_dir} holds checkpoints of a different run (other items, settings or model); "
-                "use a fresh out_dir or delete its checkpoints/")
-        net = ReferenceNet(m_cfg, len(tok))
-        net.load_state_dict(state, strict=True)
-        model = ModelState(m_cfg, tok, net)
+    resumed = resume(ck_root, fingerprint, out_dir)
+    if resumed is not None:
+        model, optim_state, tstate = resumed
         start_step, losses = int(tstate["step"]), list(tstate["losses"])
     else:
         learn_vocabulary(model, items)
 
     net = model.net
-    enc = encode_items(items, model.tokenizer)
-    cache = ImageCache(items, store_root, model.config.image_size, model.config.color)
-    rows = torch.tensor(cache.rows(items), dtype=torch.long)
+    enc, cache, rows = training_inputs(model, items, store_root)
     opt = make_optimizer(net, cfg, optim_state)
     order = Order(len(items), cfg.seed)
     t0, c0 = time.perf_counter(), time.process_time()
