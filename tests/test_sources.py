@@ -27,7 +27,10 @@ def _split(items):
 
 
 def test_registry_has_every_layout_type():
-    assert READERS.names() == ["class_folders", "dicom", "label_table", "medmat_json", "nifti"]
+    from medmat.catalog.models import LAYOUT_TYPES
+
+    assert READERS.names() == sorted(LAYOUT_TYPES)  # every catalog layout has its reader, and the reverse
+    assert {"box_table", "coco", "voc", "yolo", "mask_pairs", "rle_table", "nifti_labels"} <= set(READERS.names())
     with pytest.raises(KeyError, match="did you mean 'class_folders'"):
         READERS.get("class_folder")
 

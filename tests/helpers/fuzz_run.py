@@ -38,15 +38,16 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from helpers.fuzz_annotations import ANNOTATION_MUTATORS, write_case
 from helpers.fuzz_medical import MEDICAL
 from helpers.fuzz_mutate import RASTER, apply
-from helpers.fuzz_seeds import SEEDS, TABLE_IMAGES, seeds
+from helpers.fuzz_seeds import ANNOTATION_FORMATS, SEEDS, TABLE_IMAGES, seeds
 from helpers.fuzz_text import TEXT
 
-MUTATORS = {**RASTER, **MEDICAL, **TEXT}
+MUTATORS = {**RASTER, **MEDICAL, **TEXT, **ANNOTATION_MUTATORS}
 KIND = {"png": "raster", "jpeg": "raster", "tiff": "raster", "bmp": "raster", "gif": "raster", "webp": "raster",
         "dicom": "dicom", "nifti1": "nifti", "nifti1-gz": "nifti", "nifti2": "nifti", "table": "table",
-        "medmat-json": "medmat-json", "catalog-yaml": "catalog"}
+        "medmat-json": "medmat-json", "catalog-yaml": "catalog", **{f: "localisation" for f in ANNOTATION_FORMATS}}
 FORMATS = tuple(SEEDS)
 GOOD = ("written", "skipped", "empty", "error")
 BAD = ("crash", "unexpected-skip", "unbalanced", "escape", "hang", "died")
@@ -109,6 +110,8 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 def _dataset(case: Case, raw: Path) -> tuple[dict, list[str] | None]:
     """Write the case's file(s) under ``raw``; (layout, known labels)."""
     kind = KIND[case.fmt]
+    if kind == "localisation":  # a corpus of the format with the seed's file mutated (fuzz_annotations)
+        return write_case(case.name, case.data, raw)
     if kind in ("raster", "dicom", "nifti"):
         target = raw / "Normal" / case.name
         target.parent.mkdir(parents=True)
@@ -202,7 +205,7 @@ def _run_catalog(case: Case, root: Path, limits) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[Case, Path, Any], dict[str, Any]]] = {
     "raster": _run_dataset, "dicom": _run_dataset, "nifti": _run_dataset, "table": _run_dataset,
-    "medmat-json": _run_dataset, "catalog": _run_catalog,
+    "medmat-json": _run_dataset, "catalog": _run_catalog, "localisation": _run_dataset,
 }
 
 
@@ -247,6 +250,8 @@ def _quiet() -> None:
     warnings.simplefilter("ignore")
     logging.getLogger("nibabel").setLevel(logging.CRITICAL)
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    import pycocotools.mask  # noqa: F401  (imported once here, so each case's forked decoders need not)
+    import scipy.ndimage  # noqa: F401
 
 
 def harness_task(task: tuple) -> tuple[str, bool, tuple]:

@@ -289,11 +289,25 @@ def catalog_yaml_seeds() -> list[tuple[str, bytes]]:
     return [("user.yaml", yaml.safe_dump(doc, sort_keys=False).encode())]
 
 
+# Localisation annotations (issue 11): the seeds are the annotation files of the corpora in
+# fuzz_localisation, made by fuzz_annotations (imported lazily: it builds on this module).
+ANNOTATION_FORMATS = ("coco-json", "voc-xml", "yolo-txt", "box-csv", "rle-csv", "mask-image", "nifti-labels")
+
+
+def _annotation_seeds(fmt: str):
+    def make() -> list[tuple[str, bytes]]:
+        from helpers.fuzz_annotations import annotation_seeds
+
+        return annotation_seeds(fmt)
+
+    return make
+
+
 SEEDS = {
     "png": png_seeds, "jpeg": jpeg_seeds, "tiff": tiff_seeds, "bmp": bmp_seeds, "gif": gif_seeds,
     "webp": webp_seeds, "dicom": dicom_seeds, "nifti1": nifti1_seeds, "nifti1-gz": nifti1_gz_seeds,
     "nifti2": nifti2_seeds, "table": table_seeds, "medmat-json": medmat_json_seeds,
-    "catalog-yaml": catalog_yaml_seeds,
+    "catalog-yaml": catalog_yaml_seeds, **{fmt: _annotation_seeds(fmt) for fmt in ANNOTATION_FORMATS},
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from medmat.config import DEFAULT_CAP, StrictConfig
 from medmat.synth.latent import SynthConfig
@@ -49,6 +49,22 @@ class BuildSettings(StrictConfig):
                                                         "its header, before decoding; more is Skip('memory-limit').")
     worker_memory_mb: int = Field(4096, ge=64, description="Memory a decoding worker may add beyond its start size; a "
                                                            "file that needs more is Skip('memory-limit').")
+    builders: dict[str, str] = Field(default_factory=dict, description="Question builder per subset id (choice, "
+                                     "box-choice, grounding, presence, count), overriding the catalog's choice "
+                                     "(default: choice for classification, box-choice for detection/segmentation).")
+
+    @field_validator("builders")
+    @classmethod
+    def _builders(cls, v: dict[str, str]) -> dict[str, str]:
+        from medmat.registry import UnknownNameError
+        from medmat.vqa.builders import QUESTION_BUILDERS
+
+        for sid, name in v.items():
+            try:
+                QUESTION_BUILDERS.get(name)
+            except UnknownNameError as e:
+                raise ValueError(f"builders[{sid!r}]: {e}") from None
+        return dict(sorted(v.items()))
 
     @property
     def cap_value(self) -> int | None:

@@ -133,8 +133,9 @@ def _reusable(store_root: Path, dataset_id: str, fp: str) -> DatasetResult | Non
         prev = load_stage1(store_root, dataset_id)
     except (ValueError, KeyError, TypeError):
         return None  # a corrupt stage file means: rebuild
-    if not all((store_root / r.image).is_file() for r in prev.records):
-        return None  # an image was removed from the store: rebuild
+    if not all((store_root / r.image).is_file() and (r.mask is None or (store_root / r.mask).is_file())
+               for r in prev.records):
+        return None  # an image (or a localisation record's mask) was removed from the store: rebuild
     return prev
 
 

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 from medmat.registry import UnknownNameError
 from medmat.catalog.models import (
     LAYOUT_TYPES,
+    LOCALISATION_CLASSES,
     ClassFoldersLayout,
     DatasetEntry,
     DicomLayout,
@@ -76,7 +77,7 @@ def pydantic_loc(loc: tuple) -> str:
 def _schema_fields() -> list[str]:
     names = {"triplet"}
     for cls in (DatasetEntry, SubsetEntry, ClassFoldersLayout, LabelTableLayout,
-                DicomLayout, NiftiLayout, MedmatJsonLayout, TableRow):
+                DicomLayout, NiftiLayout, MedmatJsonLayout, TableRow, *LOCALISATION_CLASSES):
         names.update(cls.model_fields)
     return sorted(names)
 

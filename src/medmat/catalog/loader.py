@@ -294,6 +294,7 @@ def _place(what, entry, table, where, fname, entry_label, issues) -> None:
 def _link(subsets, datasets, where, issues) -> dict[str, SubsetEntry]:
     """Cross-entry checks; fills each subset's ``datasets`` and ``labels``."""
     members: dict[str, list[str]] = {sid: [] for sid in subsets}
+    fed_by: dict[str, list[str]] = {}
     for did, d in datasets.items():
         fname, label = where[f"dataset:{did}"]
         s = subsets.get(d.subset)
@@ -308,6 +309,12 @@ def _link(subsets, datasets, where, issues) -> dict[str, SubsetEntry]:
             issues.append(CatalogIssue(fname, label, "kind", f"{d.kind} dataset in {s.kind} subset {s.id}"))
         if d.status == "released" and s.status == "todo":
             issues.append(CatalogIssue(fname, label, "status", f"released dataset in todo subset {s.id}"))
+        for sid in d.also_feeds:
+            problem = _also_feeds_problem(d, subsets.get(sid), sid, subsets)
+            if problem:
+                issues.append(CatalogIssue(fname, label, "also_feeds", problem))
+            else:
+                fed_by.setdefault(sid, []).append(did)
     out: dict[str, SubsetEntry] = {}
     for sid, s in subsets.items():
         fname, label = where[f"subset:{sid}"]
@@ -320,5 +327,19 @@ def _link(subsets, datasets, where, issues) -> dict[str, SubsetEntry]:
             for lab in datasets[did].labels or []:
                 if lab not in labels:
                     labels.append(lab)
-        out[sid] = s.model_copy(update={"datasets": members[sid], "labels": labels})
+        out[sid] = s.model_copy(update={"datasets": members[sid], "labels": labels, "fed_by": fed_by.get(sid, [])})
     return out
+
+
+def _also_feeds_problem(d: DatasetEntry, s: SubsetEntry | None, sid: str, subsets: dict) -> str | None:
+    """Why a dataset cannot also feed subset ``sid`` (None when it can): a localisation dataset
+    feeds a classification subset of its own modality and area."""
+    if s is None:
+        return unknown_message("subset", sid, subsets)
+    if sid == d.subset:
+        return f"{sid} is already the dataset's subset"
+    if d.kind == "classification" or s.kind != "classification":
+        return f"only a detection/segmentation dataset can also feed a classification subset ({d.kind} -> {s.kind})"
+    if (d.modality, d.area) != (s.modality, s.area):
+        return f"subset {sid} is {s.modality}/{s.area}, the dataset {d.modality}/{d.area}"
+    return None

@@ -14,7 +14,9 @@ class EvalConfig(StrictConfig):
     """How answers are asked for and scored (defaults < study/YAML < CLI flags)."""
 
     scorers: list[str] = Field(default_factory=lambda: ["option", "generate"],
-                               description="Scorers: option (letter log-probabilities), generate (text + parser).")
+                               description="Scorers: option (letter log-probabilities), generate (text + parser), "
+                                           "box (grounding items: text + box parser, IoU; added by itself "
+                                           "when grounding items are evaluated).")
     circular: bool = Field(False, description="Also ask every rotation of the options (circular evaluation).")
     batch_size: int = Field(8, ge=1, description="Questions per forward pass.")
     max_new_tokens: int = Field(16, ge=1, description="Longest generated answer.")

@@ -27,7 +27,7 @@ import medmat
 from medmat.evaluate.metrics import compute_metrics
 from medmat.evaluate.predictions import Prediction
 from medmat.evaluate.rotation import rotations
-from medmat.evaluate.scorers import SCORERS, ScoreSettings
+from medmat.evaluate.scorers import SCORERS, ScoreSettings, scorer_kinds
 from medmat.evaluate.shards import Shard, merge_shards
 from medmat.evaluate.stats import DEFAULT_BOOT
 from medmat.models.base import Backbone
@@ -54,8 +54,25 @@ def _check_items(items: Sequence[VQAItem]) -> None:
     if dup:
         raise ValueError(f"item ids must be unique; repeated: {sorted(dup)[:5]}")
     for it in items:
-        if not 0 <= it.answer_index < it.n_options:
+        if it.kind == "grounding":
+            if it.answer_box is None:
+                raise ValueError(f"item {it.item_id}: a grounding item needs answer_box")
+        elif not 0 <= it.answer_index < it.n_options:
             raise ValueError(f"item {it.item_id}: answer_index {it.answer_index} outside its {it.n_options} options")
+
+
+def _with_box_scorer(scorers: Sequence[str], items: Sequence[VQAItem]) -> list[str]:
+    """The scorers asked for, plus ``box`` when some item is of a kind none of them asks
+    (grounding): every item is scored, and classification evaluations are unchanged."""
+    names = list(dict.fromkeys(scorers))
+    kinds = {it.kind for it in items}
+    covered = set().union(*(scorer_kinds(n) for n in names)) if names else set()
+    if "grounding" in kinds - covered:
+        names.append("box")
+    unscored = kinds - covered - ({"grounding"} if "box" in names else set())
+    if unscored:
+        raise ValueError(f"no scorer asks items of kind {sorted(unscored)}")
+    return names
 
 
 def evaluate(
@@ -83,18 +100,19 @@ def evaluate(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    fns = {name: SCORERS.get(name) for name in dict.fromkeys(scorers)}
-    if not fns:
+    if not scorers:
         raise ValueError("no scorers given")
     _check_items(items)
+    fns = {name: SCORERS.get(name) for name in _with_box_scorer(scorers, items)}
     store_root = Path(store_root)
     work = [(item, k, rotated) for item in items for k, rotated in rotations(item, circular)]
     settings = ScoreSettings(batch_size=batch_size, max_new_tokens=max_new_tokens)
     reused = _reusable(done, work, fns)
     shard = shard or Shard()
     plan = []  # (scorer, this rank's batches of the questions not reused)
+    asks = {name: scorer_kinds(name) for name in fns}
     for name in fns:
-        todo = [w for w in work if (name, w[0].item_id, w[1]) not in reused]
+        todo = [w for w in work if w[0].kind in asks[name] and (name, w[0].item_id, w[1]) not in reused]
         plan.append((name, shard.batches(todo, batch_size)))
     total = len(reused) + sum(len(c) for _, chunks in plan for c in chunks)
     n_done = len(reused)
@@ -112,8 +130,10 @@ def evaluate(
                 for (item, k, rotated), ans in zip(chunk, answers):
                     row = Prediction(
                         item_id=item.item_id, subset=item.subset, triplet=item.triplet, scorer=name, rotation=k,
-                        pred=ans.pred, parsed_how=ans.how, correct=ans.pred == rotated.answer_choice,
+                        pred=ans.pred, parsed_how=ans.how,
+                        correct=ans.pred == rotated.answer_choice if ans.correct is None else ans.correct,
                         n_options=item.n_options, answer=rotated.answer_choice, raw=ans.raw, scores=ans.scores,
+                        iou=ans.iou,
                     )
                     rows[(name, item.item_id, k)] = row
                     mine.append(row)
@@ -130,7 +150,7 @@ def evaluate(
     if shard.sharded:
         for p in merge_shards(shard.gather((mine, error), "evaluation"), "evaluation"):
             rows[(p.scorer, p.item_id, p.rotation)] = p
-    ordered = [rows[(name, item.item_id, k)] for name in fns for item, k, _ in work]
+    ordered = [rows[(name, item.item_id, k)] for name in fns for item, k, _ in work if item.kind in asks[name]]
     config = {
         "backbone": getattr(backbone, "name", type(backbone).__name__), "scorers": list(fns),
         "circular": circular, "batch_size": batch_size, "max_new_tokens": max_new_tokens,

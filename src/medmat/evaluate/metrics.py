@@ -13,6 +13,15 @@ For each group and scorer (a "block"):
   how                                       counts of parse verdicts ('argmax' for options);
   circular_* (only with circular evaluation) a question counts if every rotation is right;
                                             rotations: accuracy and letter use over all rows.
+Box rows (the ``box`` scorer on grounding items, ``n_options`` 0) get a box block instead:
+  kind 'box', n, n_correct, accuracy, ci_low, ci_high   Acc@0.5: answers with IoU >= 0.5;
+  iou_threshold;
+  mean_iou, mean_iou_ci_low, mean_iou_ci_high           mean IoU with the true box, an
+                                                        INVALID answer counting 0;
+  n_invalid, invalid_rate, how                          as above (parse_box's verdicts);
+  chance                                                0.0: no floor is defined for a
+                                                        free-text box;
+  letter_* / answer_*                                   empty (a box has no letter).
 Every number is computed from the rows, so identical rows + seed give identical bytes.
 """
 
@@ -23,6 +32,7 @@ from typing import Any, Iterable, Sequence
 
 from medmat.evaluate.predictions import Prediction
 from medmat.evaluate.stats import DEFAULT_BOOT, DEFAULT_CONFIDENCE, bootstrap_ci
+from medmat.boxes import IOU_THRESHOLD
 from medmat.records import LETTERS
 
 METRICS_VERSION = 1
@@ -52,6 +62,11 @@ def scorer_block(rows: Sequence[Prediction], circular: bool = False, n_boot: int
     if len(set(ids)) != len(ids):
         dup = next(i for i, c in Counter(ids).items() if c > 1)
         raise ValueError(f"item {dup!r} appears twice for scorer {plain[0].scorer!r}")
+    boxes = sum(1 for r in plain if r.n_options == 0)
+    if boxes:
+        if boxes != len(plain):
+            raise ValueError(f"scorer {plain[0].scorer!r} has both box rows and letter rows")
+        return _box_block(plain, n_boot, seed, confidence)
     width = max(r.n_options for r in plain)
     ci = bootstrap_ci([float(r.correct) for r in plain], n_boot=n_boot, seed=seed, confidence=confidence)
     n_invalid = sum(1 for r in plain if r.pred is None)
@@ -70,6 +85,21 @@ def scorer_block(rows: Sequence[Prediction], circular: bool = False, n_boot: int
     if circular:
         block.update(_circular(rows, plain, width, n_boot, seed, confidence))
     return block
+
+
+def _box_block(plain: Sequence[Prediction], n_boot: int, seed: int, confidence: float) -> dict[str, Any]:
+    ci = bootstrap_ci([float(r.correct) for r in plain], n_boot=n_boot, seed=seed, confidence=confidence)
+    miou = bootstrap_ci([float(r.iou or 0.0) for r in plain], n_boot=n_boot, seed=seed, confidence=confidence)
+    n_invalid = sum(1 for r in plain if r.pred is None)
+    return {
+        "kind": "box", "n": len(plain), "n_correct": sum(1 for r in plain if r.correct),
+        "accuracy": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "iou_threshold": IOU_THRESHOLD,
+        "mean_iou": miou.estimate, "mean_iou_ci_low": miou.low, "mean_iou_ci_high": miou.high,
+        "n_invalid": n_invalid, "invalid_rate": n_invalid / len(plain), "chance": 0.0,
+        "how": dict(sorted(Counter(r.parsed_how for r in plain).items())),
+        # no letters: empty, so readers of letter blocks find every key
+        "letter_distribution": {}, "answer_distribution": {}, "letter_counts": {}, "answer_counts": {},
+    }
 
 
 def _circular(rows: Sequence[Prediction], plain: Sequence[Prediction], width: int, n_boot: int, seed: int,

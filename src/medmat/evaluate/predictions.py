@@ -14,11 +14,16 @@ from typing import Any
 class Prediction:
     """How one scorer answered one (possibly rotated) question.
 
-    pred        predicted letter, or None when the answer was INVALID (generation only)
+    pred        predicted letter, or None when the answer was INVALID (generation only);
+                for a grounding item (box scorer) the predicted box as medmat's text
+                ``[x1, y1, x2, y2]`` (0-1000)
     parsed_how  'argmax' for option scoring; the parser's verdict for generation
     raw         the generated text (None for option scoring)
     scores      option log-probabilities (option scoring only), in the rotated order
-    answer      the correct letter of this rotation
+    answer      the correct letter of this rotation (a grounding item: its box text)
+    iou         box scorer only: IoU of the predicted box with the true one (0 when INVALID);
+                absent from the rows of every other scorer
+    n_options   0 for a grounding item (it has no options)
     """
 
     item_id: str
@@ -33,9 +38,13 @@ class Prediction:
     answer: str
     raw: str | None = None
     scores: list[float] | None = None
+    iou: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["iou"] is None:  # letter rows keep the bytes they had before box rows existed
+            del d["iou"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Prediction":

@@ -28,14 +28,18 @@ def rotate_item(item: VQAItem, k: int) -> VQAItem:
     if k == 0:
         return item
     options = list(item.options[k:]) + list(item.options[:k])
+    boxes = list(item.option_boxes[k:]) + list(item.option_boxes[:k])  # box-choice: boxes follow their texts
     idx = (item.answer_index - k) % n
     return dataclasses.replace(
-        item, options=options, answer_index=idx, answer_choice=LETTERS[idx],
+        item, options=options, answer_index=idx, answer_choice=LETTERS[idx], option_boxes=boxes,
         question_choice=format_question_choice(item.question, options),
     )
 
 
 def rotations(item: VQAItem, circular: bool) -> list[tuple[int, VQAItem]]:
-    """(rotation, item) pairs to evaluate: just rotation 0, or all n_options rotations."""
+    """(rotation, item) pairs to evaluate: just rotation 0, or all n_options rotations.
+    An item without options (grounding) has only rotation 0."""
+    if not item.options:
+        return [(0, item)]
     ks = range(item.n_options) if circular else range(1)
     return [(k, rotate_item(item, k)) for k in ks]

@@ -8,7 +8,8 @@ Resampling n values with replacement is the same, in distribution, as drawing th
 of each distinct value from a multinomial with the observed frequencies. Correctness
 values are 0/1 (and paired differences -1/0/1), so each resample costs O(#distinct
 values) instead of O(n): 1000 resamples of 100k items take milliseconds. The estimator
-is exactly the textbook item-resampling bootstrap, only cheaper to draw.
+is exactly the textbook item-resampling bootstrap, only cheaper to draw. Continuous values
+with many distinct values (IoUs of box answers) are resampled by item index instead.
 """
 
 from __future__ import annotations
@@ -50,10 +51,19 @@ def _as_1d(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+MULTINOMIAL_MAX_DISTINCT = 1024
+"""Above this many distinct values (continuous ones such as IoUs) resamples draw item
+indices in chunks instead of multinomial counts, which would need n_boot x distinct memory."""
+
+
 def _resampled_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Means of ``n_boot`` resamples of ``x`` (with replacement), via multinomial counts."""
     uniq, counts = np.unique(x, return_counts=True)
     n = x.size
+    if uniq.size > MULTINOMIAL_MAX_DISTINCT:
+        chunk = max(1, 2_000_000 // n)
+        return np.concatenate([x[rng.integers(0, n, size=(min(chunk, n_boot - i), n))].mean(axis=1)
+                               for i in range(0, n_boot, chunk)])
     draws = rng.multinomial(n, counts / n, size=n_boot)  # (n_boot, n_distinct)
     return draws @ uniq / n
 

@@ -70,6 +70,21 @@ class ExportContext:
             raise ValueError(f"no items for split={self.options.split} subsets={list(subsets or [])}")
         return dict(sorted(out.items()))
 
+    def only_with_options(self, fmt: str) -> None:
+        """Keep only items with options (drop grounding items) for a multiple-choice-only
+        format, and say how many were left out; an empty result is an error."""
+        sel = self.selected()
+        kept = {s: [it for it in items if it.options] for s, items in sel.items()}
+        dropped = sum(len(v) for v in sel.values()) - sum(len(v) for v in kept.values())
+        if not dropped:
+            return
+        kept = {s: v for s, v in kept.items() if v}
+        if not kept:
+            raise ValueError(f"{fmt} asks multiple-choice questions and the selection holds only grounding items "
+                             "(export them with trl, llava, sharegpt, swift, parquet or medmat)")
+        self._selected = kept
+        self.note(f"{dropped} grounding item(s) left out: {fmt} asks multiple-choice questions only")
+
     def image_ref(self, item: VQAItem) -> str:
         """The path to write for ``item``'s image (see module docstring)."""
         src = self.store.image_path(item)

@@ -19,7 +19,17 @@ import yaml
 from medmat.export.base import ExportContext
 from medmat.io import write_text
 
-_DTYPES = {"string": "string", "int64": "int64"}
+_DTYPES = {"string": "string", "int64": "int64", "float64": "float64"}
+
+
+def _sequence(name: str, feat: dict) -> Any:
+    """The card spelling of a Sequence feature's element: a dtype, or ``{sequence: ...}`` nested."""
+    inner = feat["feature"]
+    if inner["_type"] == "Sequence":
+        return {"sequence": _sequence(name, inner)}
+    if inner["_type"] == "Value":
+        return _DTYPES[inner["dtype"]]
+    raise ValueError(f"column {name!r}: no dataset-card spelling for a sequence of {inner['_type']!r}")
 
 
 def card_features(columns: dict[str, dict]) -> list[dict[str, Any]]:
@@ -30,7 +40,7 @@ def card_features(columns: dict[str, dict]) -> list[dict[str, Any]]:
         if kind == "Image":
             rows.append({"name": name, "dtype": "image"})
         elif kind == "Sequence":
-            rows.append({"name": name, "sequence": _DTYPES[feat["feature"]["dtype"]]})
+            rows.append({"name": name, "sequence": _sequence(name, feat)})
         elif kind == "Value":
             rows.append({"name": name, "dtype": _DTYPES[feat["dtype"]]})
         else:  # a new column type must be mapped here, not silently dropped

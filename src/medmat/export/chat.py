@@ -1,10 +1,15 @@
-"""JSON/JSONL formats: TRL, LLaVA, ShareGPT (LLaMA-Factory), ms-swift and released Med-MAT json."""
+"""JSON/JSONL formats: TRL, LLaVA, ShareGPT (LLaMA-Factory), ms-swift and released Med-MAT json.
+
+Grounding items (free-text box answers) go through ``medmat.export.grounding``: the
+model family's box syntax with ``--family``, ms-swift's grounding fields for swift.
+"""
 
 from __future__ import annotations
 
 import json
 
 from medmat.export.base import EXPORTERS, ExportContext
+from medmat.export.grounding import prompt_and_answer, swift_grounding_row
 from medmat.io import write_json, write_jsonl, write_text
 from medmat.records import VQAItem
 
@@ -12,8 +17,9 @@ IMAGE_TOKEN = "<image>"
 
 
 def _trl_row(ctx: ExportContext, it: VQAItem) -> dict:
-    user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": it.question_choice}]}
-    assistant = {"role": "assistant", "content": [{"type": "text", "text": it.answer_choice}]}
+    prompt, answer = prompt_and_answer(ctx, it)
+    user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+    assistant = {"role": "assistant", "content": [{"type": "text", "text": answer}]}
     row = {"images": [ctx.image_ref(it)], "item_id": it.item_id, "subset": it.subset}
     if ctx.options.trl_style == "prompt-completion":
         row.update(prompt=[user], completion=[assistant])
@@ -50,9 +56,8 @@ def export_llava(ctx: ExportContext) -> None:
     for split, items in ctx.selected().items():
         rows = [{
             "id": it.item_id, "image": ctx.image_ref(it),
-            "conversations": [{"from": "human", "value": f"{IMAGE_TOKEN}\n{it.question_choice}"},
-                              {"from": "gpt", "value": it.answer_choice}],
-        } for it in items]
+            "conversations": [{"from": "human", "value": f"{IMAGE_TOKEN}\n{q}"}, {"from": "gpt", "value": a}],
+        } for it in items for q, a in [prompt_and_answer(ctx, it)]]
         path = ctx.out_dir / f"{split}.json"
         write_json(path, rows)
         ctx.add(path)
@@ -73,10 +78,9 @@ def export_sharegpt(ctx: ExportContext) -> None:
     for split, items in ctx.selected().items():
         name = f"{base}_{split}"
         rows = [{
-            "messages": [{"role": "user", "content": IMAGE_TOKEN + it.question_choice},
-                         {"role": "assistant", "content": it.answer_choice}],
+            "messages": [{"role": "user", "content": IMAGE_TOKEN + q}, {"role": "assistant", "content": a}],
             "images": [ctx.image_ref(it)],
-        } for it in items]
+        } for it in items for q, a in [prompt_and_answer(ctx, it)]]
         path = ctx.out_dir / f"{name}.json"
         write_json(path, rows)
         ctx.add(path)
@@ -94,10 +98,12 @@ def export_sharegpt(ctx: ExportContext) -> None:
 
 @EXPORTERS.register("swift")
 def export_swift(ctx: ExportContext) -> None:
-    """ms-swift custom dataset JSONL: ``messages`` with ``<image>`` in the user turn + ``images``."""
+    """ms-swift custom dataset JSONL: ``messages`` with ``<image>`` in the user turn + ``images``;
+    grounding items in ms-swift's grounding form (``<bbox>`` + ``objects``), which it renders
+    in each model's own box syntax."""
     for split, items in ctx.selected().items():
         path = ctx.out_dir / f"{split}.jsonl"
-        write_jsonl(path, ({
+        write_jsonl(path, (swift_grounding_row(ctx, it) if it.kind == "grounding" else {
             "messages": [{"role": "user", "content": IMAGE_TOKEN + it.question_choice},
                          {"role": "assistant", "content": it.answer_choice}],
             "images": [ctx.image_ref(it)],

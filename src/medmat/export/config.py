@@ -33,6 +33,26 @@ class ExportConfig(StrictConfig):
                                                "Default: vlmevalkit medmat_<split>_<content hash>, others "
                                                "medmat.")
 
+    family: str | None = Field(None, description="Grounding items in trl/llava/sharegpt: write boxes in this model "
+                                                 "family's syntax (qwen2-vl: box tokens, 0-1000; qwen2.5-vl: pixel "
+                                                 "JSON). Default: medmat's [x1, y1, x2, y2], 0-1000.")
+    max_pixels: int | None = Field(None, ge=1, description="With a pixel box syntax (qwen2.5-vl): the max_pixels "
+                                                           "the model's processor runs with (default: the "
+                                                           "checkpoint's), which sets the pixel frame.")
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, v: str | None) -> str | None:
+        if v is not None:
+            from medmat.models.hf.families import FAMILIES
+            from medmat.registry import UnknownNameError
+
+            try:
+                FAMILIES.get(v)
+            except UnknownNameError as e:
+                raise ValueError(str(e)) from None
+        return v
+
     @field_validator("subsets")
     @classmethod
     def _subsets(cls, v: list[str]) -> list[str]:

@@ -124,6 +124,7 @@ def utils_py(slugs: dict[str, str]) -> str:
 
 @EXPORTERS.register("lmms-eval")
 def export_lmms(ctx: ExportContext) -> None:
+    ctx.only_with_options("lmms-eval")  # its tasks score option letters
     selected = ctx.selected()
     if "test" not in selected:
         raise ValueError("lmms-eval tasks evaluate the test split and the selection has no test items "

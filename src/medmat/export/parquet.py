@@ -31,33 +31,49 @@ COLUMNS: dict[str, dict] = {
     "split": _STR, "dataset": _STR, "data_no": _STR, "template": _INT, "image_hash": _STR,
 }
 """The columns and their ``datasets`` features (the dataset card lists the same)."""
+_FLOAT = {"dtype": "float64", "_type": "Value"}
+LOCALISATION_COLUMNS: dict[str, dict] = {
+    "kind": _STR, "option_boxes": {"feature": {"feature": _FLOAT, "_type": "Sequence"}, "_type": "Sequence"},
+    "answer_box": {"feature": _FLOAT, "_type": "Sequence"}, "image_size": {"feature": _INT, "_type": "Sequence"},
+}
+"""Added when the selection holds localisation items (a classification export keeps COLUMNS)."""
 
 
-def _schema() -> Any:
+def columns_for(items_by_split: dict[str, list[VQAItem]]) -> dict[str, dict]:
+    """COLUMNS, plus LOCALISATION_COLUMNS when any selected item is not a classification item."""
+    if any(it.kind != "choice" for items in items_by_split.values() for it in items):
+        return {**COLUMNS, **LOCALISATION_COLUMNS}
+    return COLUMNS
+
+
+def _schema(columns: dict[str, dict]) -> Any:
     import pyarrow as pa
 
     img_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     types = {"id": pa.int64(), "answer_index": pa.int64(), "template": pa.int64(), "image": img_type,
-             "options": pa.list_(pa.string()), "labels": pa.list_(pa.string())}
-    return pa.schema([(c, types.get(c, pa.string())) for c in COLUMNS],
-                     metadata={"huggingface": json.dumps({"info": {"features": COLUMNS}}, sort_keys=True)})
+             "options": pa.list_(pa.string()), "labels": pa.list_(pa.string()),
+             "option_boxes": pa.list_(pa.list_(pa.float64())), "answer_box": pa.list_(pa.float64()),
+             "image_size": pa.list_(pa.int64())}
+    return pa.schema([(c, types.get(c, pa.string())) for c in columns],
+                     metadata={"huggingface": json.dumps({"info": {"features": columns}}, sort_keys=True)})
 
 
-def write_split(ctx: ExportContext, items: list[VQAItem], path: Path) -> int:
+def write_split(ctx: ExportContext, items: list[VQAItem], path: Path, columns: dict[str, dict] = COLUMNS) -> int:
     """One split's items as a Parquet file at ``path``; returns the table's in-memory bytes
     (the ``num_bytes`` a dataset card states)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols: dict[str, list] = {c: [] for c in COLUMNS}
+    cols: dict[str, list] = {c: [] for c in columns}
     for it in items:
-        d = it.to_dict()
-        for c in COLUMNS:
+        d = {**it.to_dict(), "kind": it.kind, "option_boxes": it.option_boxes, "answer_box": it.answer_box,
+             "image_size": it.image_size}
+        for c in columns:
             if c == "image":
                 cols[c].append({"bytes": ctx.image_bytes(it), "path": PurePosixPath(it.image).name})
             else:
                 cols[c].append(d[c])
-    table = pa.table(cols, schema=_schema())
+    table = pa.table(cols, schema=_schema(columns))
     with atomic_open(path, "wb", encoding=None) as fh:
         pq.write_table(table, fh, compression="zstd", row_group_size=1000)
     return int(table.nbytes)
@@ -67,12 +83,13 @@ def write_parquet_dataset(ctx: ExportContext, root: Path) -> dict[str, str]:
     """``root/<split>.parquet`` per selected split + ``root/README.md``; returns split -> file name."""
     files: dict[str, str] = {}
     sizes: dict[str, int] = {}
+    columns = columns_for(ctx.selected())
     for split, items in ctx.selected().items():
         path = root / f"{split}.parquet"
-        sizes[split] = write_split(ctx, items, path)
+        sizes[split] = write_split(ctx, items, path, columns)
         files[split] = path.name
         ctx.add(path)
-    ctx.add(write_card(ctx, root, COLUMNS, files, sizes))
+    ctx.add(write_card(ctx, root, columns, files, sizes))
     return files
 
 

@@ -80,6 +80,7 @@ def _is_lmu_root(out: Path) -> bool:
 
 @EXPORTERS.register("vlmevalkit")
 def export_vlmevalkit(ctx: ExportContext) -> None:
+    ctx.only_with_options("vlmevalkit")  # grounding items have no options to put in A-D
     names = []
     for split, items in ctx.selected().items():
         path = _write_tsv(ctx, split, items)

@@ -29,6 +29,8 @@ class Loaded:
     image: Image.Image  # mode 'L' or 'RGB'
     source_format: str  # 'PNG', 'JPEG', 'DICOM', 'NIFTI', ...
     raw: bytes | None = None  # the original file bytes when they may be kept byte-for-byte
+    source_size: tuple[int, int] | None = None  # (w, h) of the raw grid annotations refer to; None: image.size
+    orientation: int = 1  # the EXIF orientation applied to reach ``image`` (1: none)
 
 
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*", b"GIF8", b"RIFF")
@@ -87,11 +89,14 @@ def load_raster(path: str, params: dict[str, Any], max_side: int | None, fmt: st
             img = Image.open(io.BytesIO(data))
             check_decoded(limits, img.width * img.height, _pil_bytes_per_pixel(img.mode),
                           f"{img.format or 'image'} {img.width}x{img.height} {img.mode}")
+            raw_size = img.size
             size = target_size(img.size, max_side)
             if size and img.format == "JPEG":
                 img.draft(img.mode if img.mode in ("L", "RGB") else None, size)  # DCT-domain downscale
             img.load()
-            return _finish_raster(img, data, max_side, fmt)
+            loaded = _finish_raster(img, data, max_side, fmt)
+            loaded.source_size = raw_size
+            return loaded
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -112,7 +117,8 @@ def load_raster(path: str, params: dict[str, Any], max_side: int | None, fmt: st
 def _finish_raster(img: Image.Image, data: bytes, max_side: int | None, fmt: str) -> Loaded:
     """EXIF orientation, 8-bit conversion, and whether the original bytes can be kept."""
     source_format = img.format or "?"
-    exif_rotated = source_format == "JPEG" and img.getexif().get(0x0112, 1) != 1
+    orientation = img.getexif().get(0x0112, 1) if source_format == "JPEG" else 1
+    exif_rotated = orientation != 1
     if exif_rotated:
         from PIL import ImageOps
 
@@ -122,7 +128,8 @@ def _finish_raster(img: Image.Image, data: bytes, max_side: int | None, fmt: str
         and target_size(img.size, max_side) is None and not (source_format == "PNG" and "transparency" in img.info)
         and (fmt == "auto" or (fmt == "png") == (source_format == "PNG"))
     )
-    return Loaded(to_8bit(img), source_format, data if keep else None)
+    turned = orientation if exif_rotated and orientation in range(2, 9) else 1
+    return Loaded(to_8bit(img), source_format, data if keep else None, orientation=turned)
 
 
 @LOADERS.register("dicom")

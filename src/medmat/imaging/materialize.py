@@ -26,10 +26,12 @@ from typing import Any, Callable, Iterable, Literal
 
 from PIL import Image
 
+from medmat.imaging.localisation import annotation_task, cached_entry_usable, finish_annotated
 from medmat.imaging.cache import CACHE_VERSION, MaterializeCache
 from medmat.imaging.convert import ImageError, target_size
 from medmat.imaging.limits import MEMORY_REASON, FileLimits, memory_detail
 from medmat.imaging.loaders import LOADERS, sniff_format
+from medmat.imaging.masks import build_mask
 from medmat.imaging.workers import run_guarded
 from medmat.io import PathEscapesRoot, dumps, safe_relpath
 from medmat.records import LabeledRecord, Skip
@@ -39,8 +41,9 @@ JPEG_QUALITY = 95
 _CACHE_FLUSH_S = 15.0
 
 Format = Literal["png", "jpeg", "auto"]
-# task: (key, absolute source path, loader name, params json, max_side, fmt, limits, images dir)
-Task = tuple[str, str, str, str, "int | None", str, FileLimits, str]
+# task: (key, absolute source path, loader name, params json, max_side, fmt, limits, images dir,
+#        annotation json: '' for a plain record, else {"mask": mask spec or null, "data_root": ...})
+Task = tuple[str, str, str, str, "int | None", str, FileLimits, str, str]
 
 
 def _encode(img: Image.Image, ext: str) -> bytes:
@@ -77,7 +80,7 @@ def _usable(path: str, nbytes: int) -> bool:
 
 def _run_task(task: Task) -> tuple[str, bool, tuple]:
     """Load, convert, encode and write one image (runs in a guarded worker)."""
-    key, path, loader, params, max_side, fmt, limits, images_dir = task
+    key, path, loader, params, max_side, fmt, limits, images_dir, annotation = task
     try:
         loaded = LOADERS.get(loader)(path, json.loads(params), max_side, fmt, limits)
         if loaded.raw is not None:
@@ -95,13 +98,26 @@ def _run_task(task: Task) -> tuple[str, bool, tuple]:
         out = os.path.join(images_dir, digest[:2], f"{digest}.{ext}")
         if not _usable(out, len(data)):
             _write_image(out, data)
-        return key, True, (digest, ext, size[0], size[1], len(data), how)
+        result = (digest, ext, size[0], size[1], len(data), how)
+        if annotation:
+            result += _annotation_result(loaded, json.loads(annotation), size, limits, os.path.dirname(images_dir))
+        return key, True, result
     except ImageError as e:
         return key, False, (e.reason, e.detail, e.whole_file)
     except MemoryError:
         return key, False, (MEMORY_REASON, memory_detail(limits), True)
     except Exception as e:  # recorded, never silent: a damaged file must not stop a long build
         return key, False, ("corrupt-image", f"unexpected {type(e).__name__}: {e}", False)
+
+
+def _annotation_result(loaded, annotation: dict, stored_size, limits: FileLimits, store_root: str) -> tuple:
+    """(raw w, raw h, orientation, mask result or None) of an annotated record (see imaging.masks)."""
+    source = loaded.source_size or loaded.image.size
+    mask = None
+    if annotation.get("mask"):
+        mask = build_mask(annotation["mask"], annotation["data_root"], store_root, source, loaded.orientation,
+                          stored_size, _write_image, limits)
+    return source[0], source[1], loaded.orientation, mask
 
 
 def materialize(
@@ -162,16 +178,17 @@ def materialize(
             continue
         loader = rec.meta.get("source_format") or sniff_format(rel)
         params = dumps({k: rec.meta[k] for k in LOADER_PARAMS if k in rec.meta})
+        annotation, annotation_key = annotation_task(rec, data_root)
         key = "\x1f".join(map(str, (rel, st.st_size, st.st_mtime_ns, CACHE_VERSION, loader, params, max_side, fmt,
-                                     *limits.cache_key())))
+                                     *limits.cache_key()))) + annotation_key
         plan.append((rec, rel, key))
         weight[key] = weight.get(key, 0) + 1
         owner.setdefault(key, rec.dataset)
         hit = cache.get(rec.dataset, key)
-        if hit and len(hit) == 5 and _usable(str(images_dir / hit[0][:2] / f"{hit[0]}.{hit[1]}"), hit[4]):
-            done[key] = (True, (*hit, "cached"))
+        if hit and cached_entry_usable(hit, store_root, bool(annotation)):
+            done[key] = (True, (*hit[:5], "cached", *hit[5:]))
         elif key not in tasks:
-            tasks[key] = (key, str(src), loader, params, max_side, fmt, limits, str(images_dir))
+            tasks[key] = (key, str(src), loader, params, max_side, fmt, limits, str(images_dir), annotation)
 
     if progress:
         progress(len(records) - sum(weight[k] for k in tasks))
@@ -189,7 +206,7 @@ def materialize(
             if not ok and (len(payload) < 3 or payload[2]):  # the pool's time-limit / worker-crashed: the file's
                 failed_files[tasks[key][1]] = (payload[0], payload[1], True)
             if ok:
-                cache.put(owner[key], key, list(payload[:5]))
+                cache.put(owner[key], key, list(payload[:5]) + list(payload[6:]))
             if progress:
                 progress(weight[key])
             if time.monotonic() - last_flush > _CACHE_FLUSH_S:
@@ -208,11 +225,18 @@ def materialize(
         if not ok:
             skips.append(Skip(rec.dataset, rel, payload[0], payload[1]))
             continue
-        digest, ext, width, height, _, how = payload
-        counts[how] += 1
+        digest, ext, width, height, _, how = payload[:6]
         meta = {**rec.meta, "image_hash": digest, "source_image": rel, "width": width, "height": height}
-        out.append(LabeledRecord(id=rec.id, dataset=rec.dataset, image=f"images/{digest[:2]}/{digest}.{ext}",
-                                 labels=rec.labels, split=rec.split, group=rec.group, meta=meta))
+        done_rec = LabeledRecord(id=rec.id, dataset=rec.dataset, image=f"images/{digest[:2]}/{digest}.{ext}",
+                                 labels=rec.labels, split=rec.split, group=rec.group, meta=meta, boxes=rec.boxes,
+                                 mask=rec.mask)
+        if len(payload) > 6:  # an annotated record: boxes and mask follow the image
+            done_rec = finish_annotated(done_rec, payload[6:], rel)
+            if isinstance(done_rec, Skip):
+                skips.append(done_rec)
+                continue
+        counts[how] += 1
+        out.append(done_rec)
     counts["skipped"] = len(skips)
     if stats is not None:
         stats.update(counts)

@@ -255,3 +255,31 @@ def mask_areas(path: str, axis: int, limits: FileLimits | None = None) -> np.nda
     vol = canonical_volume(img, path)
     other = tuple(a for a in range(3) if a != axis)
     return (vol > 0).sum(axis=other)
+
+
+@lru_cache(maxsize=1)
+def _label_volume(path: str, size: int, mtime_ns: int, max_pixels: int | None, max_bytes: int | None):
+    """The last label volume read (RAS+, integers), so 'all' slices decode it once per worker;
+    a file that cannot be used is remembered as its ImageError."""
+    from medmat.imaging.limits import FileLimits
+
+    try:
+        img = load_header(path)
+        check_volume_size(img, FileLimits(max_pixels=max_pixels, max_decoded_bytes=max_bytes))
+        vol = canonical_volume(img, path)
+    except ImageError as e:
+        return ImageError(e.reason, f"label volume: {e.detail}", whole_file=False)
+    if not np.isfinite(vol).all() or (vol != np.round(vol)).any() or (vol < 0).any():
+        return ImageError("bad-mask-value", "the label volume holds values that are not whole numbers >= 0",
+                          whole_file=False)
+    return vol.astype(np.int64)
+
+
+def label_slice(path: str, axis: int, index: int, limits: FileLimits | None = None) -> np.ndarray:
+    """Slice ``index`` along ``axis`` of a label volume, laid out like ``nifti_to_uint8``'s slice."""
+    st = os.stat(path)
+    vol = _label_volume(path, st.st_size, st.st_mtime_ns, limits.max_pixels if limits else None,
+                        limits.max_decoded_bytes if limits else None)
+    if isinstance(vol, ImageError):
+        raise ImageError(vol.reason, vol.detail, whole_file=False)
+    return slice_2d(vol, axis, index)

@@ -9,10 +9,12 @@ names up here, so an answer is judged the same way whichever backbone produced i
 * ``answer``: 1 when the completion's answer is correct. What "correct" means depends on
   the item's kind (:func:`answer_kind`), looked up in :data:`ANSWER_CHECKS`: for
   single-choice items, the letter that medmat's robust answer parser reads
-  (``medmat.answers``, the one evaluation uses) is the answer letter. Box items
-  (detection) do not exist yet; they will return ``"box"`` from :func:`answer_kind` and
-  register a check that parses a box and accepts ``box_iou(pred, gold) >= IOU_THRESHOLD``.
-* ``format``: 1 when the parser reads any option letter at all (the answer may be wrong).
+  (``medmat.answers``, the one evaluation uses) is the answer letter (``box-choice`` items
+  too: their answer is a letter). Grounding items are judged by ``"box"``: the box
+  ``medmat.boxes.parse_box`` reads (0-1000 integers, what their prompt asks for) counts
+  when ``box_iou(pred, gold) >= IOU_THRESHOLD``, as the evaluator's box scorer does.
+* ``format``: 1 when the parser reads any option letter at all (a grounding item: any box),
+  right or wrong.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medmat.records import VQAItem
 from medmat.answers import parse_answer
+from medmat.boxes import IOU_THRESHOLD, hits, iou, parse_box  # noqa: F401 - IOU_THRESHOLD: its old home
 from medmat.registry import Registry, UnknownNameError
 
 RewardFn = Callable[[str, VQAItem], float]
@@ -36,8 +39,12 @@ REWARDS: Registry[RewardFn] = Registry("reward")
 ANSWER_CHECKS: Registry[AnswerCheck] = Registry("answer check")
 """item kind (:func:`answer_kind`) -> ``correct(completion, item) -> bool``."""
 
-IOU_THRESHOLD = 0.5
-"""A predicted box counts as correct at IoU >= this (box items, once they exist)."""
+FORMAT_CHECKS: Registry[AnswerCheck] = Registry("format check")
+"""item kind (:func:`answer_kind`) -> ``readable(completion, item) -> bool`` (the format reward)."""
+
+ANSWER_KINDS = {"choice": "choice", "box-choice": "choice", "grounding": "box"}
+"""``VQAItem.kind`` -> the :data:`ANSWER_CHECKS` entry that judges it."""
+
 
 def parsed_letter(completion: str, item: VQAItem) -> str | None:
     """The option letter medmat's answer parser reads in ``completion`` (None: invalid)."""
@@ -45,22 +52,41 @@ def parsed_letter(completion: str, item: VQAItem) -> str | None:
 
 
 def answer_kind(item: VQAItem) -> str:
-    """Which :data:`ANSWER_CHECKS` entry judges ``item``; every item is single-choice today."""
-    return "choice"
+    """Which :data:`ANSWER_CHECKS` entry judges ``item`` (from ``item.kind``)."""
+    try:
+        return ANSWER_KINDS[item.kind]
+    except KeyError:
+        raise ValueError(f"item {item.item_id}: no answer check for item kind {item.kind!r} "
+                         f"(known: {', '.join(sorted(ANSWER_KINDS))})") from None
 
 
 def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     """Intersection over union of two ``(x0, y0, x1, y1)`` boxes (0 for empty or disjoint boxes)."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, w) * max(0.0, h)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return iou(a, b)
 
 
 @ANSWER_CHECKS.register("choice")
 def choice_correct(completion: str, item: VQAItem) -> bool:
     return parsed_letter(completion, item) == item.answer_choice
+
+
+@ANSWER_CHECKS.register("box")
+def box_correct(completion: str, item: VQAItem) -> bool:
+    """The box read from ``completion`` overlaps the true box with IoU >= IOU_THRESHOLD."""
+    if item.answer_box is None:
+        raise ValueError(f"item {item.item_id} ({item.kind}) has no answer_box to check a box against")
+    box = parse_box(completion).box
+    return box is not None and hits(box_iou(box, tuple(item.answer_box)))  # type: ignore[arg-type]
+
+
+@FORMAT_CHECKS.register("choice")
+def choice_readable(completion: str, item: VQAItem) -> bool:
+    return parsed_letter(completion, item) is not None
+
+
+@FORMAT_CHECKS.register("box")
+def box_readable(completion: str, item: VQAItem) -> bool:
+    return parse_box(completion).valid
 
 
 @REWARDS.register("answer")
@@ -71,8 +97,8 @@ def answer_reward(completion: str, item: VQAItem) -> float:
 
 @REWARDS.register("format")
 def format_reward(completion: str, item: VQAItem) -> float:
-    """1.0 when the parser reads an option letter in the completion, right or wrong."""
-    return 1.0 if parsed_letter(completion, item) is not None else 0.0
+    """1.0 when the parser reads an option letter (a grounding item: a box) in the completion, right or wrong."""
+    return 1.0 if FORMAT_CHECKS.get(answer_kind(item))(completion, item) else 0.0
 
 
 class RLSettings(BaseModel):

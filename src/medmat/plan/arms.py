@@ -13,6 +13,8 @@ Arm kinds (``--arms``), in the order they are built and written:
              wo-task (all-related minus the subsets sharing that element) and all-data
   low-data   k target training items, nested and label-balanced, with and without the
              all-related subsets (``low-data-k50``, ``low-data-k50+related``)
+  single-task, multi-task  (``plan.kind: multi-task``, plan/multitask.py) the target subset
+             alone; every in-distribution subset together
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ class PlanContext:
 
 ArmBuilder = Callable[[PlanContext], None]
 ARM_KINDS: Registry[ArmBuilder] = Registry("arm kind")
-ARM_ORDER = ("zero-shot", "related", "unrelated", "controls", "leave-out", "low-data")
+ARM_ORDER = ("zero-shot", "related", "unrelated", "controls", "leave-out", "low-data", "single-task", "multi-task")
+MULTI_TASK_KINDS = frozenset({"zero-shot", "single-task", "multi-task"})  # the arms of ``kind: multi-task``
+ARM_KINDS.add_lazy("single-task", "medmat.plan.multitask:single_task")
+ARM_KINDS.add_lazy("multi-task", "medmat.plan.multitask:multi_task")
 
 
 def _supplies(c: Candidate) -> list[str]:

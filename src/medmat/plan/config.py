@@ -6,9 +6,9 @@ property of one manifest), so a plan can be traced to the options that made it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from medmat.config import DEFAULT_CAP, StrictConfig
 from medmat.registry import UnknownNameError
@@ -27,10 +27,14 @@ def _known(registry: Any, name: str) -> None:
 class PlanConfig(StrictConfig):
     """Planner options (defaults < study/YAML < CLI flags)."""
 
+    kind: Literal["cg", "multi-task"] = Field("cg", description=(
+        "cg: compositional-generalization arms around a held-out target; multi-task: every subset tested "
+        "after zero-shot / single-task / multi-task training, subsets below the cap out-of-distribution."))
     targets: list[str] = Field(default_factory=list, description="Target triplets 'Modality/Area/Task' (repeatable).")
     all_targets: bool = Field(False, description="Plan every eligible target of the store.")
     arms: list[str] = Field(default_factory=lambda: list(DEFAULT_ARMS),
-                            description="Arm kinds: zero-shot, related, unrelated, leave-out, low-data.")
+                            description="Arm kinds: zero-shot, related, unrelated, controls, leave-out, low-data; "
+                                        "with kind multi-task: zero-shot, single-task, multi-task.")
     directions: list[str] | None = Field(None, description="Related direction types to keep (none: all seven).")
     max_per_direction: int | None = Field(3, ge=0, description="Related arms kept per direction type (0: all).")
     cap: int | None = Field(None, ge=0, description="Per-subset training cap, label-balanced (none: the cap the "
@@ -56,6 +60,22 @@ class PlanConfig(StrictConfig):
         for name in v:
             _known(ARM_KINDS, name)
         return [a for a in ARM_ORDER if a in v]
+
+    @model_validator(mode="after")
+    def _kind_arms(self) -> "PlanConfig":
+        from medmat.plan.arms import MULTI_TASK_KINDS
+
+        if self.kind == "multi-task":
+            bad = [a for a in self.arms if a not in MULTI_TASK_KINDS]
+            if "arms" not in self.model_fields_set:
+                self.arms = ["zero-shot", "single-task", "multi-task"]
+            elif bad:
+                raise ValueError(f"a multi-task plan has the arms {', '.join(sorted(MULTI_TASK_KINDS))}, not {bad}")
+        else:
+            bad = [a for a in self.arms if a in MULTI_TASK_KINDS - {"zero-shot"}]
+            if bad:
+                raise ValueError(f"arms {bad} belong to a multi-task plan: set kind: multi-task")
+        return self
 
     @field_validator("directions")
     @classmethod

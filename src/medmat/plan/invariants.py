@@ -15,8 +15,10 @@ from medmat.plan.sampling import IdSets, StoreIndex
 from medmat.records import VQAItem
 from medmat.store import StoreError, VQAStore
 
-# Arm kinds that may train on the target itself (on purpose).
-TARGET_ALLOWED = frozenset({"low-data"})
+# Arm kinds that may train on the target itself (on purpose): low-data measures k target
+# items; single-task and multi-task (plan/multitask.py) ARE training on the tested subset,
+# the paper's in-distribution comparison (an out-of-distribution target is never a source).
+TARGET_ALLOWED = frozenset({"low-data", "single-task", "multi-task"})
 
 
 def check_manifest(manifest: Manifest, store: VQAStore, index: StoreIndex | None = None,
@@ -84,6 +86,12 @@ def check_manifest(manifest: Manifest, store: VQAStore, index: StoreIndex | None
             shared_img = [i for i in arm.train if i in shared_ids]
             problems.append(f"arm {arm.name}: {len(shared_img)} training items show a test image "
                             f"(same image_hash), e.g. {shared_img[:limit]}")
+        if arm.kind == "single-task" and arm.train_subsets != [manifest.target_subset]:
+            problems.append(f"arm {arm.name}: a single-task arm trains on its target subset "
+                            f"{manifest.target_subset} alone, not on {arm.train_subsets}")
+        if arm.kind == "multi-task" and manifest.settings.get("role") == "out-of-distribution" \
+                and manifest.target_subset in arm.train_subsets:
+            problems.append(f"arm {arm.name}: trains on the out-of-distribution target {manifest.target_subset}")
         if arm.matched_with is not None:
             other = manifest.arm(arm.matched_with)
             if other.n_train != arm.n_train:

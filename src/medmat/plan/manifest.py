@@ -35,7 +35,7 @@ MANIFEST_VERSION = 1
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ArmKind = Literal["zero-shot", "related", "unrelated", "leave-out", "low-data", "all-data", "related-shuffled",
-                  "unrelated-vocab"]
+                  "unrelated-vocab", "single-task", "multi-task"]
 
 
 class ManifestError(ValueError):

@@ -63,6 +63,11 @@ def plan_target(store: VQAStore, target: str, config: PlanConfig | None = None,
         ARM_KINDS.get(kind)(ctx)
     settings = config.settings()
     settings["excluded_as_target"] = like
+    if config.kind == "multi-task":  # the subset's side of the paper's division (plan/multitask.py)
+        from medmat.plan.multitask import division
+
+        info = index.memo.get("multitask-division") or division(index)
+        settings.update(role=info[tsub]["role"], train_items=info[tsub]["train_items"])
     manifest = Manifest(
         store=store_ref(store.root, manifest_path), store_fingerprint=index.fingerprint, target=str(trip),
         target_subset=tsub, seed=config.seed, cap=config.cap_value, settings=settings, arms=ctx.arms,

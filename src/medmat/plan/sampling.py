@@ -100,6 +100,7 @@ class StoreIndex:
         self._by_id: dict[str, VQAItem] | None = None
         self._id_sets: IdSets | None = None
         self._fingerprint: str | None = None
+        self.memo: dict[str, object] = {}  # what an arm builder derives once per plan (plan/multitask.py)
 
     @property
     def by_id(self) -> dict[str, VQAItem]:

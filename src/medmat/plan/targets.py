@@ -26,12 +26,17 @@ from medmat.runtime import gc_paused
 from medmat.store import VQAStore
 
 
+PER_TARGET_SETTINGS = ("excluded_as_target", "role", "train_items")  # what plan_target adds to a manifest's settings
+
+
 def eligibility(index: StoreIndex, subset: str, config: PlanConfig) -> str | None:
     """None if ``subset`` can be a CG target, else the reason it cannot."""
     info = index.infos[subset]
     trip = to_triplet(info.triplet)
     if not index.split(subset, "test"):
         return "no test items"
+    if config.kind == "multi-task":  # every subset is tested (plan/multitask.py)
+        return None
     cands, _ = candidates_for(index, trip, subset)
     rel = [c for c in cands if c.related and c.n_train]
     if not any(enumerate_combos(rel, d, 1) for d in (config.directions or DIRECTION_ORDER)):
@@ -74,7 +79,7 @@ def _reusable(path: Path, index: StoreIndex, config: PlanConfig) -> Manifest | N
         old = load_manifest(path)
     except ManifestError:
         return None  # unreadable or outdated: plan again and overwrite
-    settings = {k: v for k, v in old.settings.items() if k != "excluded_as_target"}
+    settings = {k: v for k, v in old.settings.items() if k not in PER_TARGET_SETTINGS}
     if old.store_fingerprint == index.fingerprint and settings == config.settings():
         return old
     return None
@@ -137,6 +142,10 @@ def plan_targets(store: VQAStore, config: PlanConfig, out_dir: str | Path | None
         "store_fingerprint": index.fingerprint, "seed": config.seed,
         "settings": config.settings(), "targets": rows, "skipped": skipped,
     }
+    if config.kind == "multi-task":
+        from medmat.plan.multitask import RULE, division
+
+        study["division"] = {"rule": RULE, "cap": config.cap_value, "subsets": division(index)}
     index_path = None
     if out_dir is not None:
         index_path = Path(out_dir) / f"study.{fmt}"

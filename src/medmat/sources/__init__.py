@@ -15,11 +15,18 @@ from medmat.records import LabeledRecord, Skip
 from medmat.sources._common import (
     DatasetEscapesRoot, Entry, PathEscapesRoot, ReaderContext, SourceError, lget, normalize_split, safe_relpath,
 )
+from medmat.sources.box_table import read_box_table
 from medmat.sources.class_folders import read_class_folders
+from medmat.sources.coco import read_coco
+from medmat.sources.mask_pairs import read_mask_pairs
 from medmat.sources.dicom import read_dicom_dataset
 from medmat.sources.medmat_json import read_medmat_json
 from medmat.sources.nifti import read_nifti_dataset
+from medmat.sources.nifti_labels import read_nifti_labels
+from medmat.sources.rle_table import read_rle_table
 from medmat.sources.tables import read_label_table, read_table
+from medmat.sources.voc import read_voc
+from medmat.sources.yolo import read_yolo
 
 Reader = Callable[[ReaderContext, Any], Iterator["LabeledRecord | Skip"]]
 READERS: Registry[Reader] = Registry("layout type")
@@ -28,6 +35,14 @@ READERS.add("label_table", read_label_table)
 READERS.add("dicom", read_dicom_dataset)
 READERS.add("nifti", read_nifti_dataset)
 READERS.add("medmat_json", read_medmat_json)
+# localisation layouts (docs/localisation.md, "Readers"): records with boxes and masks
+READERS.add("box_table", read_box_table)
+READERS.add("coco", read_coco)
+READERS.add("voc", read_voc)
+READERS.add("yolo", read_yolo)
+READERS.add("mask_pairs", read_mask_pairs)
+READERS.add("rle_table", read_rle_table)
+READERS.add("nifti_labels", read_nifti_labels)
 
 
 def read_dataset(

@@ -26,7 +26,7 @@ DICOM_EXTENSIONS = ("*",)
 NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 
 _SPLIT_ALIASES = {
-    "train": "train", "training": "train", "trn": "train",
+    "train": "train", "training": "train", "trn": "train", "trainval": "train",  # TN3K: val joins train anyway
     "val": "val", "valid": "val", "validation": "val", "dev": "val",
     "test": "test", "testing": "test", "tst": "test",
 }

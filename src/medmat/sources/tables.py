@@ -85,6 +85,9 @@ def _need_column(path: Path, header: list[str], name: str | None, what: str) -> 
         raise SourceError(f"{path}: {what} {name!r} is not a column{hint} (columns: {', '.join(header)})")
 
 
+need_column = _need_column  # shared with the localisation tables
+
+
 def _row_labels(row: dict[str, str], layout: Any) -> tuple[str, ...] | str:
     """The raw labels of a row, or an error text for Skip('bad-label-value')."""
     columns = lget(layout, "label_columns", None)

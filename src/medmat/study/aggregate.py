@@ -9,18 +9,42 @@ paper's table); the pooled table (study/pooled.py) averages each comparison over
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medmat.io import slug
+from medmat.io import read_json, slug
 from medmat.study.config import StudyConfig
 from medmat.study.pooled import paper_reference, pool
 from medmat.study.results import GainRow, ResultRow, StudyResults, Summary
 
 Pairs = dict[tuple[int, str, str, str], tuple[np.ndarray, np.ndarray]]
 VariantPairs = dict[str | None, Pairs]
+Correct = dict[tuple[int, str, str, str], dict[str, bool]]  # (seed, scorer, target, arm) -> item -> correct
+ITEM_KINDS = frozenset({"zero-shot", "single-task", "multi-task", "leave-out", "all-data"})
+"""Arm kinds whose per-item correctness is kept for the multi-task and leave-out summaries."""
+
+
+@dataclass
+class Collected:
+    """Everything read from the evaluation files of one or several runs (seeds) of a study."""
+
+    rows: list[ResultRow] = field(default_factory=list)
+    gains: list[GainRow] = field(default_factory=list)
+    pairs: VariantPairs = field(default_factory=dict)
+    correct: dict[str | None, Correct] = field(default_factory=dict)  # per train variant
+    division: dict[str, Any] = field(default_factory=dict)  # multi-task plans: rule, cap, subsets (plan/multitask.py)
+
+    def add(self, other: "Collected") -> None:
+        self.rows += other.rows
+        self.gains += other.gains
+        for variant, vpairs in other.pairs.items():
+            self.pairs.setdefault(variant, {}).update(vpairs)
+        for variant, vcorrect in other.correct.items():
+            self.correct.setdefault(variant, {}).update(vcorrect)
+        self.division = self.division or other.division  # the same in every seed (a rule on sizes)
 
 
 def eval_dir(run_dir: Path, target: str, arm: str, variant: str | None = None) -> Path:
@@ -29,21 +53,23 @@ def eval_dir(run_dir: Path, target: str, arm: str, variant: str | None = None) -
     return base / slug(target) / arm
 
 
-def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> tuple[list[ResultRow], list[GainRow], VariantPairs]:
+def collect(cfg: StudyConfig, run_dir: Path, manifests: list[Path]) -> Collected:
     """Rows, gains and paired correctness of one run (one seed) of a study, every train variant."""
-    rows: list[ResultRow] = []
-    gains: list[GainRow] = []
-    pairs: VariantPairs = {}
+    out = Collected()
     for variant, _ in cfg.train_variants():
-        r, g, p = _collect_variant(cfg, run_dir, manifests, variant)
-        rows += r
-        gains += g
-        pairs.setdefault(variant, {}).update(p)
-    return rows, gains, pairs
+        r, g, p, c = _collect_variant(cfg, run_dir, manifests, variant)
+        out.rows += r
+        out.gains += g
+        out.pairs.setdefault(variant, {}).update(p)
+        out.correct.setdefault(variant, {}).update(c)
+    index = manifests[0].parent / "study.json" if manifests else None
+    if index is not None and index.is_file():  # the multi-task division (plan/multitask.py)
+        out.division = read_json(index).get("division", {})
+    return out
 
 
 def _collect_variant(cfg: StudyConfig, run_dir: Path, manifests: list[Path],
-                     variant: str | None) -> tuple[list[ResultRow], list[GainRow], Pairs]:
+                     variant: str | None) -> tuple[list[ResultRow], list[GainRow], Pairs, Correct]:
     from medmat.evaluate import align_by_item, correct_by_item, load_results, paired_diff_ci
     from medmat.plan import load_manifest
 
@@ -51,6 +77,7 @@ def _collect_variant(cfg: StudyConfig, run_dir: Path, manifests: list[Path],
     rows: list[ResultRow] = []
     gains: list[GainRow] = []
     pairs: Pairs = {}
+    correct: Correct = {}
     for mpath in manifests:
         m = load_manifest(mpath)
         evals = {arm.name: load_results(eval_dir(run_dir, m.target, arm.name, variant)) for arm in m.arms}
@@ -70,6 +97,8 @@ def _collect_variant(cfg: StudyConfig, run_dir: Path, manifests: list[Path],
                     circular_accuracy=b.get("circular_accuracy"), in_distribution_accuracy=indist, seed=seed,
                     variant=variant,
                 ))
+                if arm.kind in ITEM_KINDS:
+                    correct[(seed, scorer, m.target, arm.name)] = correct_by_item(evals[arm.name], scorer)
         for arm in m.arms:
             if arm.kind != "related" or not arm.matched_with or arm.matched_with not in evals:
                 continue
@@ -82,15 +111,17 @@ def _collect_variant(cfg: StudyConfig, run_dir: Path, manifests: list[Path],
                                      direction=arm.direction, shared=supplies, gain=ci.estimate, ci_low=ci.low,
                                      ci_high=ci.high, n=ci.n, seed=seed, variant=variant))
                 pairs[(seed, scorer, m.target, arm.name)] = (a, b)
-    return rows, gains, pairs
+    return rows, gains, pairs, correct
 
 
-def finalize(cfg: StudyConfig, rows: list[ResultRow], gains: list[GainRow], pairs: VariantPairs,
-             prov: dict[str, Any]) -> StudyResults:
-    """Summaries and the pooled table over everything collected (one or several seeds),
-    per train variant."""
+def finalize(cfg: StudyConfig, collected: Collected, prov: dict[str, Any]) -> StudyResults:
+    """Summaries, the pooled table and the multi-task and leave-out summaries over everything
+    collected (one or several seeds), per train variant."""
     from medmat.evaluate import mean_gain_ci
+    from medmat.study.leave_out import leave_out_summaries
+    from medmat.study.multitask import multitask_summaries
 
+    rows, gains, pairs = collected.rows, collected.gains, collected.pairs
     seeds = sorted({r.seed for r in rows if r.seed is not None})
     summaries, pooled, pooled_summaries = [], [], []
     for variant, vpairs in pairs.items():
@@ -106,13 +137,30 @@ def finalize(cfg: StudyConfig, rows: list[ResultRow], gains: list[GainRow], pair
     return StudyResults(name=cfg.name, description=cfg.description, backbone=cfg.model.backbone, rows=rows,
                         gains=gains, summaries=summaries, seeds=seeds, pooled=pooled,
                         pooled_summaries=pooled_summaries, paper=paper_reference() if pooled else {},
+                        multitask=multitask_summaries(collected, cfg.eval.n_boot, cfg.eval.seed),
+                        leave_out=leave_out_summaries(collected, cfg.eval.n_boot, cfg.eval.seed),
                         provenance=prov)
 
 
 def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict[str, Any]) -> StudyResults:
     """results.json of a single-seed run."""
-    rows, gains, pairs = collect(cfg, run_dir, manifests)
-    return finalize(cfg, rows, gains, pairs, prov)
+    return finalize(cfg, collect(cfg, run_dir, manifests), prov)
+
+
+def merge_cases(cfg: StudyConfig, parts: list[tuple[str, StudyResults]], prov: dict[str, Any]) -> StudyResults:
+    """One results file for a study with ``cases``: every case's results, each row and summary
+    labelled with its case (study/config.py ``cases``)."""
+    def tag(items: list, case: str) -> list:
+        return [x.model_copy(update={"case": case}) for x in items]
+
+    merged = StudyResults(name=cfg.name, description=cfg.description, backbone=cfg.model.backbone,
+                          cases={name: dict(cfg.cases[name]) for name, _ in parts}, provenance=prov)
+    for case, res in parts:
+        for fieldname in ("rows", "gains", "summaries", "pooled", "pooled_summaries", "multitask", "leave_out"):
+            getattr(merged, fieldname).extend(tag(getattr(res, fieldname), case))
+        merged.seeds = sorted(set(merged.seeds) | set(res.seeds))
+        merged.paper = merged.paper or res.paper
+    return merged
 
 
 def _summary(scorer: str, rows: list[ResultRow], gains: list[GainRow], pairs: dict, cfg: StudyConfig,

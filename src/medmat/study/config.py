@@ -11,6 +11,7 @@ in a study file, on the command line and in the library:
     train:  TrainConfig     (medmat train)
     eval:   EvalConfig      (medmat eval)
     report: ReportConfig    (medmat report)
+    cases:  {name: {dotted.field: value}}   the whole study once per case, side by side
 
 Precedence: defaults < the file < ``--set section.field=value`` (``medmat.config.resolve_config``).
 Relative paths in the file are relative to the file.
@@ -31,6 +32,7 @@ from medmat.plan.config import PlanConfig
 from medmat.study.report_config import ReportConfig
 
 SEEDED = ("data", "plan", "train", "eval")
+CASE_FIXED = ("name", "seeds", "cases", "base_dir", "first_seed_only", "report")
 
 
 class StudyConfig(StrictConfig):
@@ -52,6 +54,10 @@ class StudyConfig(StrictConfig):
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict, description=(
         "Named overrides of `train` (e.g. {sft: {method: full}, rl: {method: grpo}}): every arm is trained "
         "and evaluated once per variant and the report sets them side by side; empty = `train` alone."))
+    cases: dict[str, dict[str, Any]] = Field(default_factory=dict, description=(
+        "Named whole-study settings, e.g. {dial-1: {data.synth.modality_effect: 1}} (dotted fields of this "
+        "file): the study runs once per case (each like a seed, into case-<name>/), results.json labels every "
+        "row with its case and the report sets the cases side by side; empty = the study as written."))
     base_dir: str = Field(".", description="Folder relative paths resolve against (set by load_study).")
 
     @model_validator(mode="before")
@@ -75,7 +81,26 @@ class StudyConfig(StrictConfig):
             if not name or "/" in name or name.startswith("."):
                 raise ValueError(f"variant name {name!r}: a non-empty name without '/' is a folder name")
             self.train_for(name)  # each variant must be a valid train config
+        for name, sets in self.cases.items():
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"case name {name!r}: a non-empty name without '/' is a folder name")
+            fixed = sorted(k for k in sets if k.split(".", 1)[0] in CASE_FIXED)
+            if fixed:
+                raise ValueError(f"case {name!r} sets {fixed}: a case changes the study's settings, not "
+                                 f"{', '.join(CASE_FIXED)}")
+            self.for_case(name)  # each case must be a valid study
         return self
+
+    def case_configs(self) -> list[tuple[str | None, "StudyConfig"]]:
+        """(case name, the study as that case) for every case; one unnamed one without cases."""
+        if not self.cases:
+            return [(None, self)]
+        return [(name, self.for_case(name)) for name in self.cases]
+
+    def for_case(self, name: str) -> "StudyConfig":
+        """This study with one case's dotted settings applied (validated like the file itself)."""
+        data = self.model_dump(mode="json", exclude={"cases"})
+        return resolve_config(StudyConfig, data=data, sets=self.cases[name], where=f"cases.{name}")
 
     def train_variants(self) -> list[tuple[str | None, TrainConfig]]:
         """(variant name, its train config) for every variant; one unnamed one without variants."""

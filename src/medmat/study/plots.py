@@ -43,7 +43,7 @@ def _short(target: str, width: int = 28) -> str:
 def arm_bars(results: StudyResults, scorer: str) -> bytes | None:
     """Accuracy of zero-shot / unrelated / related per target with 95% intervals."""
     rows = [r for r in results.rows if r.scorer == scorer and r.kind in ARM_ORDER]
-    if not rows:
+    if not any(r.kind != "zero-shot" for r in rows):  # nothing to compare the untrained model with
         return None
     targets = list(dict.fromkeys(r.target for r in rows))
     # best-known arm per kind: the mean over arms of that kind (several related directions)
@@ -179,4 +179,91 @@ def invalid_rates(results: StudyResults) -> bytes | None:
     ax.set_ylabel("unparseable answers %")
     ax.set_ylim(0, max(10.0, max(rates) * 1.25))
     ax.set_title("Invalid (unparseable) generated answers by arm", fontsize=9)
+    return _png(fig)
+
+
+def multitask_figure(results: StudyResults, scorer: str) -> bytes | None:
+    """Left: the paper's multi-task table as bars (ours with 95% intervals, the paper's as
+    diamonds). Right: the CG association, per in-distribution subset: related partners against
+    the multi-task minus single-task gain (with its interval), Spearman's rho in the title."""
+    s = next((x for x in results.multitask if x.scorer == scorer), None)
+    if s is None:
+        return None
+    plt = _plt()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    kinds = (("zero-shot", "untrained", "#9e9e9e"), ("single-task", "single-task", "#e4a03a"),
+             ("multi-task", "multi-task", "#2f7ab9"))
+    roles = [r for r in ("in-distribution", "out-of-distribution") if r in s.averages]
+    for j, (kind, label, color) in enumerate(kinds):
+        for i, role in enumerate(roles):
+            m = s.averages[role].get(kind)
+            x = i + (j - 1) * 0.27
+            if m is not None:
+                ax.bar(x, 100 * m.mean, 0.25, color=color, label=label if i == 0 else None,
+                       yerr=[[100 * (m.mean - m.ci_low)], [100 * (m.ci_high - m.mean)]], capsize=3)
+            paper = s.paper.get(role, {}).get(kind)
+            if paper is not None:
+                ax.plot(x, 100 * paper, "D", color="k", markersize=5, label="Med-MAT paper" if (i, j) == (0, 0) else None)
+    ax.set_xticks(range(len(roles)), [f"{r}\n({s.averages[r][next(iter(s.averages[r]))].n} subsets)" for r in roles],
+                  fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(f"accuracy % ({scorer} scorer)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Averages (95% intervals: subsets x seeds)", fontsize=9)
+    pts = [r for r in s.subsets if r.role == "in-distribution" and r.gain is not None]
+    if pts:
+        x = np.array([r.n_related for r in pts], float)
+        jitter = (np.arange(len(pts)) % 5 - 2) * 0.06
+        y = np.array([100 * r.gain.mean for r in pts])  # type: ignore[union-attr]
+        err = np.array([[100 * (r.gain.mean - r.gain.ci_low), 100 * (r.gain.ci_high - r.gain.mean)]  # type: ignore[union-attr]
+                        for r in pts]).T
+        bx.errorbar(x + jitter, y, yerr=err, fmt="o", color="#2f7ab9", ecolor="#b8cfe4", markersize=4, capsize=2)
+        bx.axhline(0, color="k", linewidth=0.8, linestyle=":")
+    a = next((z for z in s.associations if z.primary), None)
+    rho = "" if a is None or a.rho is None else f": Spearman rho {a.rho:+.2f} [{a.ci_low:+.2f}, {a.ci_high:+.2f}], p = {a.p_value:.3f}"
+    bx.set_title(f"Gain by related partners (in-distribution subsets){rho}", fontsize=8)
+    bx.set_xlabel("other in-distribution subsets sharing >= 1 element (related partners)")
+    bx.xaxis.get_major_locator().set_params(integer=True)
+    bx.set_ylabel("multi-task - single-task (points)")
+    return _png(fig)
+
+
+def dial_figure(results: StudyResults, scorer: str) -> bytes | None:
+    """Leave-out arms across a study's cases (the entanglement dial): left, each arm's accuracy
+    on the targets; right, the drop when one element's subsets are left out (95% intervals)."""
+    sums = [s for s in results.leave_out if s.scorer == scorer and s.variant is None]
+    if not sums:
+        return None
+    names = [s.case or "study" for s in sums]
+    x = np.arange(len(sums))
+    plt = _plt()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 3.6))
+    colors = {"zero-shot": "#9e9e9e", "all-related": "#2f7ab9", "wo-modality": "#c0504d", "wo-area": "#4a9c5d",
+              "wo-task": "#7b5ea7", "all-unrelated": "#e4a03a", "all-data": "#333333"}
+    for arm, color in colors.items():
+        ms = [s.arms.get(arm) for s in sums]
+        if not any(ms):
+            continue
+        y = [100 * m.mean if m else np.nan for m in ms]
+        err = [[100 * (m.mean - m.ci_low) if m else 0 for m in ms], [100 * (m.ci_high - m.mean) if m else 0 for m in ms]]
+        ax.errorbar(x, y, yerr=err, marker="o", color=color, label=arm, capsize=3, linewidth=1.2)
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(f"target accuracy % ({scorer} scorer)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title("Leave-out arms by case", fontsize=9)
+    for k, (e, color) in enumerate((("modality", "#c0504d"), ("area", "#4a9c5d"), ("task", "#7b5ea7"))):
+        ms = [s.drops.get(e) for s in sums]
+        if not any(ms):
+            continue
+        off = (k - 1) * 0.22
+        bx.bar(x + off, [100 * m.mean if m else 0 for m in ms], 0.2, color=color, label=f"without {e}",
+               yerr=[[100 * (m.mean - m.ci_low) if m else 0 for m in ms],
+                     [100 * (m.ci_high - m.mean) if m else 0 for m in ms]], capsize=3)
+    bx.axhline(0, color="k", linewidth=0.8)
+    bx.set_xticks(x, names, fontsize=8)
+    bx.set_ylabel("all-related minus arm (points)")
+    bx.legend(fontsize=7)
+    bx.set_title("What leaving out one element's subsets costs", fontsize=9)
+    fig.tight_layout()
     return _png(fig)

@@ -14,11 +14,13 @@ from medmat.io import write_bytes, write_text
 from medmat.study import plots
 from medmat.study.report_config import ReportConfig
 from medmat.study.results import StudyResults, Summary
+from medmat.study.sections import association_sentence, leave_out_table, multitask_tables
 from medmat.study.tables import other_rows, paper_tables, pct, summary_table, variants_table
 
 def verdict(s: Summary) -> str:
     text = _verdict(s)
-    return text if s.variant is None else f"[{s.variant}] {text}"
+    tags = [t for t in (s.case, s.variant) if t is not None]
+    return f"[{', '.join(tags)}] {text}" if tags else text
 
 
 def _verdict(s: Summary) -> str:
@@ -37,6 +39,22 @@ def _verdict(s: Summary) -> str:
 
 
 def _figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
+    """Every figure, per case (a study's ``cases``) and train variant; then the figures that
+    set the cases side by side."""
+    figs = []
+    for scorer in results.scorers():
+        figs.append((f"multitask-{scorer}", f"Multi-task vs single-task and the CG association ({scorer} scorer)",
+                     plots.multitask_figure(results, scorer)))
+        figs.append((f"leave-out-{scorer}", f"Leave-out arms{' by case' if results.cases else ''} ({scorer} scorer)",
+                     plots.dial_figure(results, scorer)))
+    for case in results.case_names():
+        ctag, clabel = ("", "") if case is None else (f"-{case}", f", case {case}")
+        figs += [(key + ctag, title[:-1] + clabel + ")" if title.endswith(")") else title + clabel, png)
+                 for key, title, png in _case_figures(results.for_case(case))]
+    return figs
+
+
+def _case_figures(results: StudyResults) -> list[tuple[str, str, bytes | None]]:
     figs = []
     for variant in results.variants():
         res, tag = results, ""
@@ -87,12 +105,54 @@ def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[s
     figs = _figures(results) if cfg.figures else []
     md = [f"# Study report: {results.name}", "", results.description, ""]
     hp = [f"<h1>Study report: {html.escape(results.name)}</h1>", f"<p>{html.escape(results.description)}</p>"]
+    other_kinds = bool(results.multitask or results.leave_out)
     for s in results.summaries:
+        if s.mean_gain is None and other_kinds:
+            continue  # a multi-task or leave-out study has no related/unrelated verdict to give
         text = verdict(s)
         md += [f"> {text}", ""]
         cls = "verdict" if s.gain_excludes_zero else "verdict warn"
         hp.append(f"<p class='{cls}'>{html.escape(text).replace('**', '')}</p>")
+    for s in results.multitask:
+        text = association_sentence(s)
+        md += [f"> {text}", ""]
+        hp.append(f"<p class='verdict'>{html.escape(text)}</p>")
     for scorer in results.scorers():
+        blocks = multitask_tables(results, scorer)
+        lo = leave_out_table(results, scorer)
+        blocks += [lo] if lo else []
+        for title, header, rows in blocks:
+            md += [f"### {title}", "", md_table(header, rows), ""]
+            hp += [f"<h3>{html.escape(title)}</h3>", _html_table(header, rows)]
+    for case in results.case_names():
+        if case is not None:
+            sets = ", ".join(f"{k} = {v}" for k, v in sorted(results.cases[case].items()))
+            md += [f"## Case {case}: " + (sets or "the study's own settings"), ""]
+            hp.append(f"<h2>Case {html.escape(case)}</h2>")
+        _case_sections(results.for_case(case), md, hp)
+    paths = _write_figures(figs, out, md, hp)
+    prov = results.provenance
+    md += ["## Provenance", "", "```", *(f"{k}: {v}" for k, v in sorted(prov.items())), "```", ""]
+    hp += ["<h2>Provenance</h2>", "<pre class='muted'>" + html.escape("\n".join(f"{k}: {v}" for k, v in sorted(prov.items()))) + "</pre>"]
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>medmat report: {html.escape(results.name)}</title><style>{CSS}</style></head><body>{''.join(hp)}</body></html>"
+    write_text(out / "report.md", "\n".join(md))
+    if cfg.html:
+        write_text(out / "report.html", page)
+        paths["html"] = out / "report.html"
+    return {"markdown": out / "report.md", **paths}
+
+
+def _case_sections(results: StudyResults, md: list[str], hp: list[str]) -> None:
+    """The paper-style tables and other arms of one case (the whole study without cases)."""
+    for scorer in results.scorers():
+        side = variants_table(results, scorer)
+        blocks = [side] if side else []
+        for variant in results.variants():
+            summary = summary_table(results, scorer, variant)
+            blocks += ([summary] if summary else []) + paper_tables(results, scorer, variant)
+        extras = [(variant, other_rows(results, scorer, variant)) for variant in results.variants()]
+        if not blocks and not any(rows for _, rows in extras):
+            continue  # e.g. a multi-task study: its tables are above
         md += [f"## Paper-style table ({scorer} scorer)", "",
                "Accuracy % on the target's test items: with one seed with the evaluator's 95% bootstrap interval, "
                "with several the mean over seeds and its range. Gain is related minus its matched unrelated arm, "
@@ -101,21 +161,20 @@ def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[s
                "images with the target's label words. The last column is the related model's accuracy on the test "
                "items of the subsets it trained on: what it learned where it was trained.", ""]
         hp.append(f"<h2>Paper-style table ({html.escape(scorer)} scorer)</h2>")
-        side = variants_table(results, scorer)
-        blocks = [side] if side else []
-        for variant in results.variants():
-            summary = summary_table(results, scorer, variant)
-            blocks += ([summary] if summary else []) + paper_tables(results, scorer, variant)
         for title, header, rows in blocks:
             md += [f"### {title}", "", md_table(header, rows), ""]
             hp += [f"<h3>{html.escape(title)}</h3>", _html_table(header, rows)]
-        for variant in results.variants():
-            extra = other_rows(results, scorer, variant)
+        for variant, extra in extras:
             if extra:
                 h = ["target", "arm", "n train", "accuracy", "invalid %"] + (["seed"] if len(results.seeds) > 1 else [])
                 title = "Other arms" + (f" [{variant}]" if variant else "")
                 md += [f"### {title}", "", md_table(h, extra), ""]
                 hp += [f"<h3>{html.escape(title)}</h3>", _html_table(h, extra)]
+
+
+def _write_figures(figs: list[tuple[str, str, bytes | None]], out: Path, md: list[str],
+                   hp: list[str]) -> dict[str, Path]:
+    """Write the figures under ``out/figures`` and add them to both pages."""
     if figs:
         md += ["## Figures", ""]
         hp.append("<h2>Figures</h2>")
@@ -129,12 +188,4 @@ def write_report(run_dir: str | Path, cfg: ReportConfig | None = None) -> dict[s
         md += [f"### {title}", "", f"![{title}]({rel})", ""]
         b64 = base64.b64encode(png).decode("ascii")
         hp += [f"<h3>{html.escape(title)}</h3>", f"<img alt='{html.escape(title)}' src='data:image/png;base64,{b64}'>"]
-    prov = results.provenance
-    md += ["## Provenance", "", "```", *(f"{k}: {v}" for k, v in sorted(prov.items())), "```", ""]
-    hp += ["<h2>Provenance</h2>", "<pre class='muted'>" + html.escape("\n".join(f"{k}: {v}" for k, v in sorted(prov.items()))) + "</pre>"]
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>medmat report: {html.escape(results.name)}</title><style>{CSS}</style></head><body>{''.join(hp)}</body></html>"
-    write_text(out / "report.md", "\n".join(md))
-    if cfg.html:
-        write_text(out / "report.html", page)
-        paths["html"] = out / "report.html"
-    return {"markdown": out / "report.md", **paths}
+    return paths

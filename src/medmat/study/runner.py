@@ -166,11 +166,14 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None =
 
     With ``cfg.seeds`` the study runs once per seed into ``RUN_DIR/seed-<s>/`` (a whole
     single-seed run each: data, store, plans, models, evals) and results.json pools them.
+    With ``cfg.cases`` each case (the study with some fields changed) runs the same way into
+    ``RUN_DIR/case-<name>/`` (``.../seed-<s>/`` with seeds); results.json holds every case's
+    results, labelled, and the report sets them side by side.
     Under ``accelerate launch`` (WORLD_SIZE > 1) every rank trains together, but the data
     and plan stages must already be done (``medmat run STUDY --until plan`` once, in one
     process); every rank evaluates its share of the questions and only rank 0 writes results.
     """
-    from medmat.study.aggregate import collect, finalize
+    from medmat.study.aggregate import Collected, collect, finalize, merge_cases
     from medmat.study.report import write_report
 
     if until not in UNTIL:
@@ -179,23 +182,27 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None =
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    runs = [(cfg.for_seed(s), run_dir / f"seed-{s}") for s in cfg.seeds] or [(cfg, run_dir)]
-    logs, collected = [], ([], [], {})
-    for one, where in runs:
+    runs = []
+    for case, ccfg in cfg.case_configs():
+        base = run_dir / f"case-{case}" if case is not None else run_dir
+        runs += [(case, ccfg.for_seed(s), base / f"seed-{s}") for s in ccfg.seeds] or [(case, ccfg, base)]
+    logs, collected = [], {case: Collected() for case, _ in cfg.case_configs()}
+    for case, one, where in runs:
         if len(runs) > 1:
-            reporter.say(f"seed {one.seed}: {where}")
+            reporter.say((f"case {case}, " if case is not None else "") + f"seed {one.seed}: {where}")
         log, manifests = _run_one(one, where, reporter, until)
         logs.append(log)
         if until == "report" and is_main_process():
-            rows, gains, pairs = collect(one, where, manifests)
-            collected[0].extend(rows)
-            collected[1].extend(gains)
-            for variant, vpairs in pairs.items():
-                collected[2].setdefault(variant, {}).update(vpairs)
-    run = StudyRun(logs[0] if len(logs) == 1 else _merged(logs))
+            collected[case].add(collect(one, where, manifests))
+    run = StudyRun(logs[0] if len(logs) == 1 else _merged(logs, run_dir))
     if until != "report" or not is_main_process():
         return run
-    results = finalize(cfg, *collected, provenance(cfg.model_dump(mode="json")))
+    prov = provenance(cfg.model_dump(mode="json"))
+    if cfg.cases:
+        results = merge_cases(cfg, [(case, finalize(ccfg, collected[case], prov))
+                                    for case, ccfg in cfg.case_configs()], prov)
+    else:
+        results = finalize(cfg, collected[None], prov)
     secs: dict[str, float] = {}
     for log in logs:
         for name, v in log.seconds.items():
@@ -207,11 +214,11 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, reporter: Reporter | None =
     return run
 
 
-def _merged(logs: list[StageLog]) -> StageLog:
-    """One log listing what every seed's run did (names prefixed by the run folder)."""
-    merged = StageLog(logs[0].dir.parent.parent, write=False)
+def _merged(logs: list[StageLog], run_dir: Path) -> StageLog:
+    """One log listing what every seed's (and case's) run did (names prefixed by the run folder)."""
+    merged = StageLog(run_dir, write=False)
     for log in logs:
-        prefix = log.dir.parent.name
+        prefix = log.dir.parent.relative_to(run_dir).as_posix()
         merged.ran += [f"{prefix}/{n}" for n in log.ran]
         merged.cached += [f"{prefix}/{n}" for n in log.cached]
         merged.seconds.update({f"{prefix}/{n}": v for n, v in log.seconds.items()})

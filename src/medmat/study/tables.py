@@ -137,7 +137,8 @@ def _avg(values: list) -> float | None:
 
 
 def other_rows(results: StudyResults, scorer: str, variant: str | None = None) -> list[list[str]]:
-    skip = ("zero-shot", "related", "unrelated", "related-shuffled", "unrelated-vocab")
+    skip = ("zero-shot", "related", "unrelated", "related-shuffled", "unrelated-vocab",
+            "single-task", "multi-task")  # the multi-task study's arms have their own tables (study/sections.py)
     rows = [r for r in results.rows if r.scorer == scorer and r.kind not in skip and r.variant == variant]
     return [[r.target, r.arm, str(r.n_train), accuracy_cell(r), f"{100 * r.invalid_rate:.1f}"]
             + ([str(r.seed)] if len(results.seeds) > 1 else []) for r in rows]

@@ -12,7 +12,7 @@ from typing import Any
 from medmat.mat import Triplet
 from medmat.synth.design import Design
 from medmat.synth.latent import SynthConfig
-from medmat.synth.sample import dataset_id
+from medmat.synth.sample import dataset_id, small_triplets
 
 
 def templates_for(triplet: Triplet, design: Design) -> list[str]:
@@ -23,6 +23,7 @@ def templates_for(triplet: Triplet, design: Design) -> list[str]:
 
 def build_catalog(triplets: list[Triplet], design: Design, config: SynthConfig) -> dict[str, Any]:
     subsets, datasets = [], []
+    small = small_triplets(config, triplets)
     for t in triplets:
         ident = dataset_id(t, design)
         labels = list(design.task(t.task).labels)
@@ -36,6 +37,7 @@ def build_catalog(triplets: list[Triplet], design: Design, config: SynthConfig) 
             "layout": {"type": "class_folders", "root": ident, "split_dirs": splits, "extensions": [".png"]},
             "access": "synthetic", "licence": "CC0-1.0",
             "notes": f"medmat synth, seed {config.seed}, {config.size} px, {config.per_label} per label; "
-                     "layout roots are relative to OUT/raw",
+                     "layout roots are relative to OUT/raw" + (
+                         f"; small: {config.small_train} training images per label" if str(t) in small else ""),
         })
     return {"vocabulary": design.vocabulary_extension(), "subsets": subsets, "datasets": datasets}

@@ -2,7 +2,8 @@
 
 Order matters for compositional generalization: area -> tissue map, findings added to the
 tissue map with a fixed contrast, THEN the modality style, THEN the acquisition quality.
-So a finding looks the same relative to its surroundings whatever the modality and area.
+So a finding looks the same relative to its surroundings whatever the modality and area
+(unless the entanglement dial, ``synth/dial.py``, gave it a modality- or area-specific look).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from medmat.synth.anatomy import organ_frame
+from medmat.synth.dial import draw_dressed
 from medmat.synth.findings import draw_lesion
 from medmat.synth.grids import Grid, grid
 from medmat.synth.latent import Latent
@@ -25,8 +27,8 @@ def render_float(latent: Latent, size: int) -> np.ndarray:
     anatomy = organ_frame(latent.area, latent.pose, g)
     tissue = anatomy.tissue.astype(np.float32, copy=True)
     tissue += 0.02 * g.smooth(rng, 7) * anatomy.organ
-    for lesion in latent.lesions:
-        draw_lesion(tissue, lesion, g)
+    for lesion in latent.lesions:  # a finding dressed by the entanglement dial is drawn by synth/dial.py
+        (draw_lesion if lesion.plain else draw_dressed)(tissue, lesion, g)
     # the style gets its own stream so that removing a lesion leaves the texture unchanged
     style_rng = np.random.default_rng([latent.seed, 1])
     rgb = MODALITIES.get(latent.modality)(tissue, anatomy.bone, g, style_rng)

@@ -14,6 +14,7 @@ import numpy as np
 from medmat.io import slug, stable_hash
 from medmat.mat import Triplet
 from medmat.synth.design import Design, TaskDef, load_design
+from medmat.synth.dial import ScaledPlacer, blend, dress, is_on
 from medmat.synth.findings import FINDINGS, Placer
 from medmat.synth.latent import Latent, Pose, SynthConfig
 
@@ -65,12 +66,30 @@ def _task_name(design: Design, text: str) -> str:
         return design.task(text).name  # also accept the short key ('presence')
 
 
+def small_triplets(config: SynthConfig, triplets: list[Triplet]) -> set[str]:
+    """The triplets generated small: ``round(small_fraction * n)`` of them, ranked by a hash
+    of ``small_seed`` and the triplet (a draw fixed before anything is trained)."""
+    k = int(round(config.small_fraction * len(triplets)))
+    if not k:
+        return set()
+    ranked = sorted((str(t) for t in triplets), key=lambda t: (stable_hash("small", config.small_seed, t), t))
+    return set(ranked[:k])
+
+
+def images_per_label(config: SynthConfig, triplet: str, small: set[str]) -> int:
+    """A small triplet keeps its test images and the first ``small_train`` training images."""
+    return config.n_test() + config.small_train if triplet in small and config.small_train else config.per_label
+
+
 def jobs(config: SynthConfig, design: Design | None = None) -> list[Job]:
     design = design or load_design()
+    triplets = resolve_triplets(config, design)
+    small = small_triplets(config, triplets)
     out = []
-    for t in resolve_triplets(config, design):
+    for t in triplets:
         task = design.task(t.task)
-        out += [Job(str(t), task.key, label, i) for label in task.labels for i in range(config.per_label)]
+        n = images_per_label(config, str(t), small)
+        out += [Job(str(t), task.key, label, i) for label in task.labels for i in range(n)]
     return out
 
 
@@ -84,7 +103,13 @@ def sample_one(job: Job, config: SynthConfig, design: Design | None = None) -> L
         dx=round(float(rng.uniform(-0.05, 0.05)), 5), dy=round(float(rng.uniform(-0.05, 0.05)), 5),
         scale=round(float(rng.uniform(0.93, 1.04)), 5), angle=round(float(rng.uniform(-0.12, 0.12)), 5),
     )
-    lesions, quality = FINDINGS.get(task.key).sample(job.label, rng, Placer(t.area, pose, rng))
+    if is_on(config.modality_effect, config.area_effect):
+        look, area_look = blend(t.modality, t.area, config.modality_effect, config.area_effect)
+        placer = ScaledPlacer(t.area, pose, rng, scale=area_look.scale)
+        lesions, quality = FINDINGS.get(task.key).sample(job.label, rng, placer)
+        lesions = dress(lesions, look, area_look.halo)
+    else:
+        lesions, quality = FINDINGS.get(task.key).sample(job.label, rng, Placer(t.area, pose, rng))
     split = "test" if job.index < config.n_test() else "train"
     image_id = stable_hash("synth-image", config.seed, job.triplet, job.label, job.index, n=16)
     ds = dataset_id(t, design)

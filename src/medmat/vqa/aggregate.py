@@ -15,7 +15,8 @@ from typing import Mapping
 
 from medmat.records import LabeledRecord, Skip, VQAItem
 from medmat.store import cap_balanced
-from medmat.vqa.builder import SubsetSpec, paused_gc, build_items, letter_counts
+from medmat.vqa.builder import SubsetSpec, paused_gc, letter_counts
+from medmat.vqa.builders import build_questions
 from medmat.vqa.splits import assign_splits, one_sided_labels
 
 DEFAULT_CAP = 3000
@@ -72,7 +73,7 @@ def _build_one(spec: SubsetSpec, records: Mapping[str, list[LabeledRecord]], see
     for lab in spec.labels:
         if lab not in seen:
             res.warnings.append(f"label {lab!r} of subset {spec.id} has no images")
-    res.items, res.skips = build_items(pooled, spec, splits, seed=seed)
+    res.items, res.skips = build_questions(pooled, spec, splits, seed=seed)
     return res
 
 
@@ -83,7 +84,9 @@ def cap_report(items: list[VQAItem], cap: int | None, seed: int = 0) -> dict[str
 
 
 def subset_summary(build: SubsetBuild, cap: int | None, seed: int = 0) -> dict:
+    extra = {"builder": build.spec.builder} if build.spec.builder != "choice" else {}
     return {
+        **extra,
         "triplet": build.spec.triplet,
         "items": build.counts(),
         "letters": letter_counts(build.items),

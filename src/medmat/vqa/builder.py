@@ -39,7 +39,10 @@ class SubsetSpec:
 
     ``labels`` is the union of its datasets' labels (distractor pool); ``templates`` are
     the instruction texts (one is picked per item); ``data_no`` is the Med-MAT "data-no"
-    value (the subset number without leading zeros for Med-MAT subsets, else the id).
+    value (the subset number without leading zeros for Med-MAT subsets, else the id);
+    ``builder`` names the question builder (``medmat.vqa.builders.QUESTION_BUILDERS``):
+    ``choice`` for classification, ``box-choice`` / ``grounding`` / ``presence`` /
+    ``count`` for subsets built from boxes.
     """
 
     id: str
@@ -49,6 +52,7 @@ class SubsetSpec:
     multi_label: bool = False
     datasets: list[str] = field(default_factory=list)
     data_no: str = ""
+    builder: str = "choice"
 
     def __post_init__(self) -> None:
         if not self.templates:
@@ -59,11 +63,14 @@ class SubsetSpec:
             self.data_no = str(int(self.id)) if self.id.isdigit() else self.id
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "id": self.id, "triplet": self.triplet, "labels": list(self.labels),
             "templates": list(self.templates), "multi_label": self.multi_label,
             "datasets": sorted(self.datasets), "data_no": self.data_no,
         }
+        if self.builder != "choice":  # a classification subset is recorded as before builders existed
+            d["builder"] = self.builder
+        return d
 
 
 def _seed_int(*parts: object) -> int:
@@ -191,8 +198,10 @@ def _build_items(records: Iterable[LabeledRecord], subset: SubsetSpec, splits: d
 
 
 def letter_counts(items: Iterable[VQAItem]) -> dict[str, int]:
-    """How often each letter is the answer (for summaries and balance checks)."""
+    """How often each letter is the answer (for summaries and balance checks); items
+    without options (grounding) have no letter and are not counted."""
     out: dict[str, int] = defaultdict(int)
     for it in items:
-        out[it.answer_choice] += 1
+        if it.options:
+            out[it.answer_choice] += 1
     return {k: out[k] for k in sorted(out)}

@@ -11,7 +11,10 @@ record instead (timm-style registry, one small dataclass per family). A family s
   * its prompt format: a chat template with ``{% generation %}`` markers that renders like
     the official checkpoint's (``templates.py``), and the end-of-turn token generation
     stops on, which every supervised span must end with (``supervision.py``),
-  * how image-resolution limits are passed to the image processor.
+  * how image-resolution limits are passed to the image processor,
+  * how it writes a box in a grounding answer (``box_syntax``, a ``medmat.boxes.BOX_SYNTAXES``
+    name) and, for absolute-pixel syntaxes, how its processor resizes the image the pixels
+    refer to (``box_resize`` = (factor, min_pixels, max_pixels) of the checkpoint's processor).
 
 This module imports nothing heavy: the CLI and registry listing stay fast.
 """
@@ -69,6 +72,8 @@ class Family:
     lora_extra: tuple[str, ...] = ()  # other language-model module names LoRA may adapt
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    box_syntax: str = "plain"  # medmat.boxes.BOX_SYNTAXES name: how grounding answers are written
+    box_resize: tuple[int, int, int] | None = None  # pixel syntaxes: (factor, min_pixels, max_pixels)
 
     @property
     def backbone_class(self) -> str:
@@ -93,6 +98,7 @@ for _fam in [
         end_of_turn="<|im_end|>", image_token="<|image_pad|>", processor_class="Qwen2VLProcessor",
         has_video_processor=True,
         pixel_kwargs=_qwen_pixels, notes="min/max pixels bound the number of image tokens (28x28 pixels each)",
+        box_syntax="qwen2-vl",  # <|box_start|>(x1,y1),(x2,y2)<|box_end|>, 0-1000
     ),
     Family(
         name="qwen2.5-vl", model_class="Qwen2_5_VLForConditionalGeneration", config_type="qwen2_5_vl",
@@ -100,6 +106,8 @@ for _fam in [
         end_of_turn="<|im_end|>", image_token="<|image_pad|>", processor_class="Qwen2_5_VLProcessor",
         has_video_processor=True,
         pixel_kwargs=_qwen_pixels, notes="vision MLP has gate/up/down_proj too: the regex keeps LoRA off it",
+        box_syntax="qwen2.5-vl",  # {"bbox_2d": [x1, y1, x2, y2]} in pixels of the resized image
+        box_resize=(28, 56 * 56, 12_845_056),  # the Instruct checkpoints' preprocessor_config min/max_pixels
     ),
     Family(
         name="llava", model_class="LlavaForConditionalGeneration", config_type="llava",
