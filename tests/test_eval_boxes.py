@@ -123,3 +123,33 @@ def test_rewards_judge_each_kind_by_its_own_check():
     assert answer_reward("somewhere left", ground) == 0.0 and format_reward("somewhere left", ground) == 0.0
     assert answer_reward(choice.answer_choice, choice) == 1.0 and format_reward("Z", choice) == 0.0
     assert unit(quantise(ground.answer_box)) == tuple(ground.answer_box)
+
+
+@pytest.mark.slow
+def test_a_tiny_hf_backbone_answers_box_choice_and_grounding(tmp_path):
+    """An HF backbone asks both forms through text: box-choice by the option letters (both
+    scorers), grounding by generated box text (the box scorer); nothing is left unscored."""
+    pytest.importorskip("transformers")
+    import numpy as np
+    from PIL import Image
+
+    import medmat.models.hf  # noqa: F401  (registers the HF families)
+    from medmat.models import BACKBONES
+    from medmat.models.tiny import build_tiny
+
+    items = _items("box-choice", 4) + _items("grounding", 4)
+    for it in items:
+        path = tmp_path / it.image
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            Image.fromarray(np.full((250, 500, 3), 90, dtype=np.uint8)).save(path)
+    model = BACKBONES.get("qwen2-vl").load(build_tiny("qwen2-vl", tmp_path / "tiny", seed=0))
+    res = evaluate(model, items, tmp_path, max_new_tokens=8, n_boot=50)
+    got = {(p.scorer, p.item_id) for p in res.predictions}
+    choice = [it for it in items if it.kind == "box-choice"]
+    ground = [it for it in items if it.kind == "grounding"]
+    assert got == {(s, it.item_id) for it in choice for s in ("option", "generate")} | \
+        {("box", it.item_id) for it in ground}
+    overall = res.metrics["overall"]
+    assert overall["option"]["n"] == len(choice) and overall["option"]["invalid_rate"] == 0.0
+    assert overall["box"]["n"] == len(ground) and 0.0 <= overall["box"]["mean_iou"] <= 1.0

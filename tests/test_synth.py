@@ -171,3 +171,21 @@ def test_cli_generate_and_targets(tmp_path):
     assert res.exit_code == 1 and "Traceback" not in res.output
     res = runner.invoke(app, ["synth", str(tmp_path / "bad"), "--modality", "Ultrasnd"])
     assert res.exit_code == 1 and "did you mean" in res.output
+
+
+def test_contact_sheet_shows_the_dial(tmp_path):
+    """The sheet at dial 1 draws each modality's own look: cells differ from dial 0 in
+    findings only, and the cells of two modalities differ more than at 0."""
+    from PIL import Image
+
+    def cells(path):
+        with Image.open(path) as im:
+            a = np.asarray(im.convert("L"), dtype=np.float32)
+        h0, w0 = sheet_shape(0, 0, 64)
+        return a[h0:, w0:]
+
+    flat = cells(contact_sheet(tmp_path / "d0.png", size=64, seed=1))
+    dial = cells(contact_sheet(tmp_path / "d1.png", size=64, seed=1, modality_effect=1, area_effect=1))
+    assert flat.shape == dial.shape and np.abs(flat - dial).mean() > 0.5
+    again = contact_sheet(tmp_path / "d1b.png", size=64, seed=1, modality_effect=1, area_effect=1)
+    assert again.read_bytes() == (tmp_path / "d1.png").read_bytes()

@@ -12,6 +12,8 @@ one group. Nothing here imports torch until a multi-process launch asks for it.
 
 from __future__ import annotations
 
+import atexit
+
 import gc
 import hashlib
 import importlib.metadata
@@ -81,6 +83,20 @@ def join_launch() -> None:
     from accelerate import PartialState
 
     PartialState(cpu=not torch.cuda.is_available())  # the HF Trainer asks for the same state
+    atexit.register(_leave_launch)
+
+
+def _leave_launch() -> None:
+    """Tear the process group down before the interpreter does: a gloo group still alive at
+    exit can abort the process ("terminate called without an active exception"), which the
+    launcher reports as a failed rank although every rank finished its work."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except (RuntimeError, ValueError):  # already torn down by accelerate or the Trainer
+            pass
 
 
 def all_gather(obj: Any, what: str) -> list[Any]:

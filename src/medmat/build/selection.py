@@ -12,6 +12,7 @@ from typing import Any
 
 from medmat.build.config import DatasetJob
 from medmat.vqa.builder import SubsetSpec
+from medmat.vqa.builders import builder_for
 
 
 class BuildError(ValueError):
@@ -50,6 +51,7 @@ def _subset_spec(cat: Any, sid: str, dataset_ids: list[str]) -> SubsetSpec:
     return SubsetSpec(
         id=sid, triplet=triplet, labels=labels, templates=templates or generic_templates(triplet),
         multi_label=bool(sub.multi_label), datasets=sorted(dataset_ids),
+        builder=builder_for(sub.kind, getattr(sub, "builder", None)),  # the catalog's choice, else its kind's
     )
 
 

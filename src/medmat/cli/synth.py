@@ -43,6 +43,10 @@ def generate_cmd(
     modality: Optional[list[str]] = typer.Option(None, "--modality", help="Keep only these modalities (repeatable)."),
     area: Optional[list[str]] = typer.Option(None, "--area", help="Keep only these areas (repeatable)."),
     task: Optional[list[str]] = typer.Option(None, "--task", help="Keep only these tasks, names or keys (repeatable)."),
+    modality_effect: float = typer.Option(0.0, "--modality-effect",
+                                          help="Entanglement dial 0-1: how much a finding's look depends on the modality."),
+    area_effect: float = typer.Option(0.0, "--area-effect",
+                                      help="Entanglement dial 0-1: how much a finding's look depends on the area."),
     contact: Optional[Path] = typer.Option(None, "--contact-sheet", help="Also write a modality x area sheet here."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -54,7 +58,8 @@ def generate_cmd(
 
     try:
         config = SynthConfig(seed=seed, size=size, per_label=per_label, test_fraction=test_fraction,
-                             modalities=modality or None, areas=area or None, tasks=task or None)
+                             modalities=modality or None, areas=area or None, tasks=task or None,
+                             modality_effect=modality_effect, area_effect=area_effect)
         total = len(jobs(config))
     except ValidationError as e:
         raise fail("; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors()))
@@ -65,7 +70,8 @@ def generate_cmd(
     try:
         with reporter(as_json) as rep, rep.task("rendering", total=total) as bar:
             summary = generate(out_dir, config, workers=workers, progress=bar.advance)
-        sheet = contact_sheet(contact, size=size, seed=seed) if contact else None
+        sheet = contact_sheet(contact, size=size, seed=seed, modality_effect=modality_effect,
+                              area_effect=area_effect) if contact else None
     except OSError as e:
         raise fail(f"cannot write: {e}")
     if as_json:

@@ -50,6 +50,9 @@ class PlanConfig(StrictConfig):
     rows_per_target: int | None = Field(None, ge=1, description="Keep at most this many direction types per target, "
                                                                 "the least used so far first (balanced rows).")
     draw_seed: int = Field(0, description="Seed of the target draw; the same for every seed of a study.")
+    cross_kind: Literal["cls-det", "det-cls", "both"] | None = Field(None, description=(
+        "Classification <-> localisation arms: cls-det (localisation targets, classification related sources), "
+        "det-cls (the reverse) or both; none: the kind of a subset plays no part (plan/kinds.py)."))
     seed: int = Field(0, description="Every sample of items derives from it.")
 
     @field_validator("arms")
@@ -121,4 +124,7 @@ class PlanConfig(StrictConfig):
 
     def settings(self) -> dict[str, Any]:
         """What a manifest records: every option but the list of targets."""
-        return self.model_dump(mode="json", exclude={"targets", "all_targets"})
+        out = self.model_dump(mode="json", exclude={"targets", "all_targets"})
+        if out.get("cross_kind") is None:  # plans without it keep the bytes they had before it existed
+            out.pop("cross_kind", None)
+        return out

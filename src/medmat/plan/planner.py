@@ -18,14 +18,21 @@ from medmat.plan.sampling import StoreIndex
 from medmat.store import VQAStore
 
 
-def candidates_for(index: StoreIndex, target, exclude: str) -> tuple[list[Candidate], list[str]]:
-    """Every other subset seen from ``target``, and the ids dropped as target-like."""
+def candidates_for(index: StoreIndex, target, exclude: str, cross_kind: str | None = None
+                   ) -> tuple[list[Candidate], list[str]]:
+    """Every other subset seen from ``target`` (subset ``exclude``), and the ids dropped as
+    target-like. With both kinds in the store the task element is shared across kinds by a
+    shared finding, and ``cross_kind`` keeps only related sources of the other kind (plan/kinds.py)."""
+    from medmat.plan.kinds import keeps_source, shared_elements
+
     cands, like = [], []
     for sid, info in sorted(index.infos.items()):
         if sid == exclude:
             continue
         trip = to_triplet(info.triplet)
-        sh = shares(trip, target)
+        sh = shared_elements(index, sid, exclude) if exclude in index.infos else shares(trip, target)
+        if not keeps_source(index, sid, exclude, sh, cross_kind):
+            continue
         if sh == FULL:
             like.append(sid)
             continue
@@ -57,10 +64,20 @@ def plan_target(store: VQAStore, target: str, config: PlanConfig | None = None,
     test = index.split(tsub, "test")
     if not test:
         raise PlanError(f"target {trip} (subset {tsub}) has no test items; every arm is tested on them")
-    cands, like = candidates_for(index, trip, tsub)
+    from medmat.plan.kinds import is_target_kind, subset_kind
+
+    if not is_target_kind(index, tsub, config.cross_kind):
+        raise PlanError(f"target {trip} is a {subset_kind(index, tsub)} subset; cross_kind {config.cross_kind} "
+                        "plans the other kind's targets")
+    cands, like = candidates_for(index, trip, tsub, config.cross_kind)
     ctx = PlanContext(config=config, index=index, target=trip, target_subset=tsub, test=test, candidates=cands)
     for kind in config.arms:
         ARM_KINDS.get(kind)(ctx)
+    if config.cross_kind is not None:  # label the transfer in the related arms' direction
+        from medmat.plan.kinds import cross_direction
+
+        ctx.arms = [a.model_copy(update={"direction": cross_direction(a.direction, subset_kind(index, tsub))})
+                    if a.direction else a for a in ctx.arms]
     settings = config.settings()
     settings["excluded_as_target"] = like
     if config.kind == "multi-task":  # the subset's side of the paper's division (plan/multitask.py)

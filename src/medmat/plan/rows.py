@@ -32,7 +32,7 @@ def available_directions(index: StoreIndex, subset: str, config: PlanConfig) -> 
     """The direction types (of those asked for) with at least one related combination."""
     from medmat.plan.planner import candidates_for
 
-    cands, _ = candidates_for(index, to_triplet(index.infos[subset].triplet), subset)
+    cands, _ = candidates_for(index, to_triplet(index.infos[subset].triplet), subset, config.cross_kind)
     rel = [c for c in cands if c.related and c.n_train]
     return [d for d in (config.directions or DIRECTION_ORDER) if enumerate_combos(rel, d, 1)]
 

@@ -18,6 +18,7 @@ from medmat.io import slug
 from medmat.plan.arms import PlanError
 from medmat.plan.config import PlanConfig
 from medmat.plan.elements import DIRECTION_ORDER, enumerate_combos, to_triplet
+from medmat.plan.kinds import base_direction
 from medmat.plan.manifest import Manifest, ManifestError, load_manifest, save_data, save_manifest
 from medmat.plan.planner import candidates_for, plan_target, resolve_target, store_ref
 from medmat.plan.rows import assign_directions, draw_targets
@@ -37,7 +38,11 @@ def eligibility(index: StoreIndex, subset: str, config: PlanConfig) -> str | Non
         return "no test items"
     if config.kind == "multi-task":  # every subset is tested (plan/multitask.py)
         return None
-    cands, _ = candidates_for(index, trip, subset)
+    from medmat.plan.kinds import is_target_kind, subset_kind
+
+    if not is_target_kind(index, subset, config.cross_kind):
+        return f"a {subset_kind(index, subset)} subset (cross_kind {config.cross_kind})"
+    cands, _ = candidates_for(index, trip, subset, config.cross_kind)
     rel = [c for c in cands if c.related and c.n_train]
     if not any(enumerate_combos(rel, d, 1) for d in (config.directions or DIRECTION_ORDER)):
         return "no related combination"
@@ -180,7 +185,7 @@ def _plan_each(store: VQAStore, configs: dict[str, PlanConfig], index: StoreInde
         paths.append(path)
         rows.append({
             "target": manifest.target, "subset": manifest.target_subset, "manifest": path.name,
-            "directions": sorted({a.direction for a in manifest.arms if a.direction}, key=DIRECTION_ORDER.index),
+            "directions": sorted({a.direction for a in manifest.arms if a.direction}, key=lambda d: (DIRECTION_ORDER.index(base_direction(d)), d)),
             "arms": [a.name for a in manifest.arms],
         })
     return rows, paths

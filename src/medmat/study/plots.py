@@ -206,9 +206,10 @@ def multitask_figure(results: StudyResults, scorer: str) -> bytes | None:
                 ax.plot(x, 100 * paper, "D", color="k", markersize=5, label="Med-MAT paper" if (i, j) == (0, 0) else None)
     ax.set_xticks(range(len(roles)), [f"{r}\n({s.averages[r][next(iter(s.averages[r]))].n} subsets)" for r in roles],
                   fontsize=8)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)  # room above the bars for the legend
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel(f"accuracy % ({scorer} scorer)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", ncol=4, handletextpad=0.3, columnspacing=0.8)
     ax.set_title("Averages (95% intervals: subsets x seeds)", fontsize=9)
     pts = [r for r in s.subsets if r.role == "in-distribution" and r.gain is not None]
     if pts:

@@ -21,7 +21,11 @@ def templates_for(triplet: Triplet, design: Design) -> list[str]:
     return [tpl.format(modality=m, area=a) for tpl in task.templates]
 
 
-def build_catalog(triplets: list[Triplet], design: Design, config: SynthConfig) -> dict[str, Any]:
+def build_catalog(triplets: list[Triplet], design: Design, config: SynthConfig,
+                  localisation: list[Triplet] = ()) -> dict[str, Any]:
+    """The user catalog of a run; ``localisation`` triplets (box tables) come after the others."""
+    from medmat.synth.localisation import catalog_entries
+
     subsets, datasets = [], []
     small = small_triplets(config, triplets)
     for t in triplets:
@@ -40,4 +44,9 @@ def build_catalog(triplets: list[Triplet], design: Design, config: SynthConfig) 
                      "layout roots are relative to OUT/raw" + (
                          f"; small: {config.small_train} training images per label" if str(t) in small else ""),
         })
-    return {"vocabulary": design.vocabulary_extension(), "subsets": subsets, "datasets": datasets}
+    for t in localisation:
+        sub, ds = catalog_entries(t, dataset_id(t, design), design, config,
+                                  (design.modalities[t.modality], design.areas[t.area]))
+        subsets.append(sub)
+        datasets.append(ds)
+    return {"vocabulary": design.vocabulary_extension(bool(localisation)), "subsets": subsets, "datasets": datasets}

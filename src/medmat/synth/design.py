@@ -40,19 +40,29 @@ class Design(BaseModel):
     tasks: list[TaskDef]
     design_seed: int = 0
     triplets: list[str]
+    localisation: TaskDef | None = None  # opt-in detection task (SynthConfig.localisation)
 
     def task(self, name_or_key: str) -> TaskDef:
-        for t in self.tasks:
+        for t in self.all_tasks():
             if name_or_key in (t.name, t.key):
                 return t
-        raise KeyError(f"unknown synthetic task {name_or_key!r} (known: {', '.join(t.name for t in self.tasks)})")
+        raise KeyError(f"unknown synthetic task {name_or_key!r} (known: {', '.join(t.name for t in self.all_tasks())})")
 
-    def vocabulary_extension(self) -> dict:
-        """The catalog ``vocabulary:`` block: the design's tasks with their families."""
-        return {"tasks": [{"name": t.name, "family": t.family} for t in self.tasks]}
+    def all_tasks(self) -> list[TaskDef]:
+        """The classification tasks, then the localisation task if the design has one."""
+        return list(self.tasks) + ([self.localisation] if self.localisation is not None else [])
+
+    def is_localisation(self, name_or_key: str) -> bool:
+        return self.localisation is not None and name_or_key in (self.localisation.name, self.localisation.key)
+
+    def vocabulary_extension(self, localisation: bool = False) -> dict:
+        """The catalog ``vocabulary:`` block: the design's tasks with their families (the
+        localisation task only when a run makes it, so a run without it writes what it always did)."""
+        tasks = self.all_tasks() if localisation else self.tasks
+        return {"tasks": [{"name": t.name, "family": t.family} for t in tasks]}
 
     def vocab(self) -> Vocabulary:
-        return _extended(tuple((t.name, t.family) for t in self.tasks))
+        return _extended(tuple((t.name, t.family) for t in self.all_tasks()))
 
     def triplet_objects(self) -> list[Triplet]:
         v = self.vocab()
@@ -84,7 +94,7 @@ def check_design(design: Design) -> None:
     for a in design.areas:
         AREAS.get(vocab.normalize("area", a))
     words: dict[str, str] = {}
-    for t in design.tasks:
+    for t in design.tasks:  # label words are unique among the classification tasks
         kind = FINDINGS.get(t.key)
         if tuple(t.labels) != kind.labels:
             raise ValueError(f"task {t.name!r}: labels {t.labels} differ from finding kind {t.key!r} {kind.labels}")
@@ -95,6 +105,15 @@ def check_design(design: Design) -> None:
         for tpl in t.templates:
             if "{modality}" not in tpl or "{area}" not in tpl:
                 raise ValueError(f"template of {t.name!r} must mention {{modality}} and {{area}}: {tpl!r}")
+    loc = design.localisation
+    if loc is not None:  # its finding IS a classification label (the shared finding), so no uniqueness rule
+        FINDINGS.get(loc.key)
+        if len(loc.labels) != 1 or loc.labels[0] not in words:
+            raise ValueError(f"the localisation task has one label, a finding some classification task names; "
+                             f"got {loc.labels}")
+        for tpl in loc.templates:
+            if not all(p in tpl for p in ("{modality}", "{area}", "{finding}")):
+                raise ValueError(f"localisation template must mention {{modality}}, {{area}} and {{finding}}: {tpl!r}")
     for s in design.triplets:
         tr = Triplet.parse(s, vocab)
         if tr.modality not in design.modalities or tr.area not in design.areas:

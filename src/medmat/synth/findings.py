@@ -171,11 +171,17 @@ def _quality(label, rng, placer):
     return lesions, label
 
 
+def _localisation(label, rng, placer):
+    """One lesion drawn exactly as Lesion Presence draws 'abnormal' (the shared finding)."""
+    return (placer.place(_lesion(rng, 0.10, 0.14)),), "good"
+
+
 FINDINGS.add("presence", FindingKind(("abnormal", "normal"), _presence))
 FINDINGS.add("shape", FindingKind(("round", "spiculated", "elongated"), _shape))
 FINDINGS.add("severity", FindingKind(("mild", "moderate", "severe"), _severity))
 FINDINGS.add("laterality", FindingKind(("left", "right"), _laterality))
 FINDINGS.add("quality", FindingKind(("good", "blurred", "noisy"), _quality))
+FINDINGS.add("localisation", FindingKind(("abnormal",), _localisation))
 
 
 def label_of(latent: Latent, kind: str) -> str:
@@ -190,4 +196,6 @@ def label_of(latent: Latent, kind: str) -> str:
         return "left" if latent.lesions[0].x < 0 else "right"
     if kind == "quality":
         return latent.quality
+    if kind == "localisation":
+        return "abnormal" if latent.lesions else ""
     raise ValueError(f"unknown finding kind {kind!r}")

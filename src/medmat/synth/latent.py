@@ -112,7 +112,12 @@ class SynthConfig(BaseModel):
     Entanglement dial (``synth/dial.py``): at ``modality_effect`` 0 a finding looks alike in
     every modality, at 1 its polarity, rim, texture and edge depend on the modality;
     ``area_effect`` does the same for its scale and surrounding halo by area. Labels stay
-    recoverable at every setting. New settings at their defaults leave every byte (images,
+    recoverable at every setting.
+
+    Localisation (``localisation``, ``localisation_seed``): extra detection datasets of the
+    task Lesion Localisation, one lesion per image with its box written in a box table
+    (``synth/localisation.py``); the classification triplets are unchanged by them. New
+    settings at their defaults leave every byte (images,
     files, content keys) as before they existed.
     """
 
@@ -130,6 +135,10 @@ class SynthConfig(BaseModel):
     small_seed: int = Field(0, description="Seed of the draw of the small triplets (fixed across study seeds).")
     modality_effect: float = Field(0.0, ge=0.0, le=1.0, description="How much a finding's look depends on the modality.")
     area_effect: float = Field(0.0, ge=0.0, le=1.0, description="How much a finding's look depends on the area.")
+    localisation: int | list[str] = Field(0, description=(
+        "Localisation datasets (Lesion Localisation, box annotations): how many (modality, area) pairs, "
+        "drawn by the seeded rule of synth/localisation.py, or which ('Modality/Area'); 0: none."))
+    localisation_seed: int = Field(0, description="Seed of the localisation draw (fixed across study seeds).")
 
     @field_validator("size")
     @classmethod
@@ -148,6 +157,13 @@ class SynthConfig(BaseModel):
                                  f"of the other triplets ({self.per_label - self.n_test()})")
         return self
 
+    @field_validator("localisation")
+    @classmethod
+    def _localisation(cls, v: int | list[str]) -> int | list[str]:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("localisation is a number of pairs >= 0 or a list of 'Modality/Area'")
+        return v
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):
         return _without_defaults(handler, self, SYNTH_DEFAULTS)
@@ -160,4 +176,5 @@ class SynthConfig(BaseModel):
 
 
 SYNTH_DEFAULTS: dict[str, object] = {"small_fraction": 0.0, "small_train": None, "small_seed": 0,
-                                     "modality_effect": 0.0, "area_effect": 0.0}
+                                     "modality_effect": 0.0, "area_effect": 0.0, "localisation": 0,
+                                     "localisation_seed": 0}

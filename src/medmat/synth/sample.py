@@ -90,6 +90,11 @@ def jobs(config: SynthConfig, design: Design | None = None) -> list[Job]:
         task = design.task(t.task)
         n = images_per_label(config, str(t), small)
         out += [Job(str(t), task.key, label, i) for label in task.labels for i in range(n)]
+    from medmat.synth.localisation import localisation_triplets
+
+    for t in localisation_triplets(config, design, triplets):  # none by default: after, never between
+        task = design.task(t.task)
+        out += [Job(str(t), task.key, label, i) for label in task.labels for i in range(config.per_label)]
     return out
 
 

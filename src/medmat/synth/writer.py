@@ -6,6 +6,7 @@ Layout of ``out_dir``::
     catalog.yaml     # user catalog (see docs/ARCHITECTURE.md): load with --catalog, data root OUT/raw
     latents.jsonl    # one row per image: the Latent + size + sha256 of the PNG
     synth.json       # config, design version, counts
+    raw/<dataset_id>/boxes.csv   # localisation datasets only (SynthConfig.localisation)
 
 Resumable: an image whose latent row and PNG hash already match the previous run's
 ``latents.jsonl`` is not rendered again. All files are written atomically, in a fixed
@@ -28,9 +29,10 @@ from medmat.io import read_json, read_jsonl, write_json, write_jsonl, write_text
 from medmat.synth.catalog_out import build_catalog
 from medmat.synth.design import load_design
 from medmat.synth.latent import SynthConfig
+from medmat.synth.localisation import localisation_triplets, write_tables
 from medmat.synth.png import encode_png
 from medmat.synth.rendering import render
-from medmat.synth.sample import Job, jobs, resolve_triplets, sample_one
+from medmat.synth.sample import Job, dataset_id, jobs, resolve_triplets, sample_one
 
 FORMAT_VERSION = 1
 CHUNK = 64
@@ -141,6 +143,7 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig | None = None, work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     triplets = resolve_triplets(config, design)
+    located = localisation_triplets(config, design, triplets)  # [] unless SynthConfig.localisation
     todo = jobs(config, design)
     earlier = _earlier_paths(out)
     previous = _previous(out, config)
@@ -167,14 +170,16 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig | None = None, work
 
     removed = _remove_stale(out, earlier - {r["path"] for r in rows})
     counts = _counts(rows)
-    catalog = build_catalog(triplets, design, config)
+    catalog = build_catalog(triplets, design, config, located)
+    if located:
+        write_tables(out, rows, design, {str(t): dataset_id(t, design) for t in located})
     write_text(out / "catalog.yaml", "# written by medmat synth; data root: raw/ beside this file\n"
                + yaml.safe_dump(catalog, sort_keys=False, allow_unicode=True, width=120))
     write_jsonl(out / "latents.jsonl", rows)
     write_json(out / "synth.json", {
         "format_version": FORMAT_VERSION, "design_version": design.version,
         "config": config.model_dump(mode="json"), "n_images": len(rows),
-        "triplets": [str(t) for t in triplets], "counts": counts,
+        "triplets": [str(t) for t in triplets + located], "counts": counts,
     })
     return SynthSummary(out_dir=str(out), catalog=str(out / "catalog.yaml"), n_images=len(rows),
                         n_written=written, n_skipped=len(rows) - written, n_removed=removed, counts=counts)

@@ -123,7 +123,8 @@ class ReferenceBackbone(Backbone):
             for start in range(0, len(items), max(1, batch_size)):
                 idx = torch.arange(start, min(len(items), start + max(1, batch_size)))
                 q, o, m, _ = enc.take(idx)
-                logp = torch.log_softmax(self.net(to_input(cache.pixels[rows[idx]]), q, o, m), dim=-1)
+                logp = torch.log_softmax(self.net(to_input(cache.pixels[rows[idx]]), q, o, m, **enc.geometry(idx)),
+                                         dim=-1)
                 for j, i in enumerate(idx.tolist()):
                     out.append([float(v) for v in logp[j, : enc.n_options[i]]])
         return out

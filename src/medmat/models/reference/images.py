@@ -66,24 +66,29 @@ def to_input(pixels: torch.Tensor) -> torch.Tensor:
     return standardise(pixels.float() / 255.0)
 
 
-def augment(pixels: torch.Tensor, gen: torch.Generator, hflip: bool = False, noise: float = 0.0) -> torch.Tensor:
+def augment(pixels: torch.Tensor, gen: torch.Generator, hflip: bool = False, noise: float = 0.0,
+            boxes: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Label-preserving jitter: vertical flips, small shifts (1/16 of the side), gamma and
     contrast; horizontal flips and additive noise only when asked.
 
     Horizontal flips are off by default because they swap left/right (laterality tasks),
     noise because it imitates a "noisy" image-quality label. Every draw comes from ``gen``
     (seeded per step by the trainer), so a resumed run sees exactly the augmentations an
-    uninterrupted one would.
+    uninterrupted one would. With ``boxes`` ([B, K, 4], 0-1) the flips and shifts move the
+    boxes with the image and ``(images, boxes)`` is returned; the draws are the same.
     """
     x = pixels.float() / 255.0
     b, _, s, _ = x.shape
     flip_v = torch.rand(b, generator=gen) < 0.5
     x = torch.where(flip_v[:, None, None, None], x.flip(2), x)
+    flip_h = None
     if hflip:
         flip_h = torch.rand(b, generator=gen) < 0.5
         x = torch.where(flip_h[:, None, None, None], x.flip(3), x)
     m = max(1, s // 16)
     shifts = torch.randint(-m, m + 1, (b, 2), generator=gen)
+    if boxes is not None:
+        boxes = move_boxes(boxes, flip_v, flip_h, shifts.float() / s)
     x = torch.stack([torch.roll(x[i], (int(shifts[i, 0]), int(shifts[i, 1])), dims=(1, 2)) for i in range(b)])
     gamma = torch.exp(torch.empty(b, 1, 1, 1).uniform_(-0.4, 0.4, generator=gen))
     x = x.clamp_min(0).pow(gamma)
@@ -91,4 +96,18 @@ def augment(pixels: torch.Tensor, gen: torch.Generator, hflip: bool = False, noi
     x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) * contrast
     if noise > 0:
         x = x + noise * torch.rand(b, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
-    return standardise(x)
+    return standardise(x) if boxes is None else (standardise(x), boxes)
+
+
+def move_boxes(boxes: torch.Tensor, flip_v: torch.Tensor, flip_h: torch.Tensor | None, shift: torch.Tensor
+               ) -> torch.Tensor:
+    """Boxes [B, K, 4] (0-1) under augment's vertical flip, horizontal flip and (dy, dx) shift
+    (fractions of the side; torch.roll wraps, a finding near an edge is rare: boxes are clipped)."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    fv = flip_v[:, None]
+    y1, y2 = torch.where(fv, 1 - y2, y1), torch.where(fv, 1 - y1, y2)
+    if flip_h is not None:
+        fh = flip_h[:, None]
+        x1, x2 = torch.where(fh, 1 - x2, x1), torch.where(fh, 1 - x1, x2)
+    dy, dx = shift[:, 0:1], shift[:, 1:2]
+    return torch.stack([x1 + dx, y1 + dy, x2 + dx, y2 + dy], -1).clamp(0, 1)

@@ -12,6 +12,10 @@ score(image, question, option) = < head([cnn(image | question), q]), embed(optio
   ask *where* (laterality) and a fully translation-invariant pool cannot answer that, and
   an attention pool (a learned spatial softmax): a finding fills a small part of the image,
   and averaging over the whole image drowns what its outline looks like (lesion shape).
+* Box options (``box-choice`` items): each box is pooled like the whole image
+  (``regions.py``: mean, max, attention and a 2x2 grid inside the box) and read by the
+  same head; the option vector is the finding's words. A finding the model never learned
+  gives every box the score 0 (exact ties), as unseen label words do for classification.
 * Group normalisation after each convolution and a per-image standardised input remove
   most per-image intensity and contrast, the cues that differ most between modalities.
 """
@@ -80,10 +84,12 @@ class ReferenceNet(nn.Module):
         self.words = nn.Embedding(new.shape[0], new.shape[1], padding_idx=0)
         self.words.weight.data.copy_(new)
 
-    def forward(self, images: torch.Tensor, q_ids: torch.Tensor, opt_ids: torch.Tensor, opt_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, q_ids: torch.Tensor, opt_ids: torch.Tensor, opt_mask: torch.Tensor,
+                boxes: torch.Tensor | None = None, is_box: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B, K] (masked options get -inf).
 
-        images [B, C, S, S] float, standardised; q_ids [B, Lq]; opt_ids [B, K, Lo]; opt_mask [B, K] bool.
+        images [B, C, S, S] float, standardised; q_ids [B, Lq]; opt_ids [B, K, Lo]; opt_mask [B, K] bool;
+        for batches holding box-choice items, boxes [B, K, 4] (0-1) and is_box [B] bool.
         """
         q = self.question(bag(self.words, q_ids))
         x = torch.cat([images, local_contrast(images)], dim=1) if self.highpass else images
@@ -96,7 +102,21 @@ class ReferenceNet(nn.Module):
         h = self.head(pooled)  # [B, d]
         o = self.option(bag(self.words, opt_ids))  # [B, K, d]
         logits = torch.einsum("bd,bkd->bk", h, o) * self.scale
+        if boxes is not None and is_box is not None and bool(is_box.any()):
+            logits = torch.where(is_box[:, None], self._box_logits(x, q, boxes, opt_ids, o), logits)
         return logits.masked_fill(~opt_mask, float("-inf"))
+
+    def _box_logits(self, x: torch.Tensor, q: torch.Tensor, boxes: torch.Tensor, opt_ids: torch.Tensor,
+                    o: torch.Tensor) -> torch.Tensor:
+        """[B, K]: each box's pooled features through the head, against the finding's vector;
+        0 for every box when the finding has no known word (no signal: exact ties)."""
+        from .regions import pool_boxes
+
+        feats = pool_boxes(x, self.attend(x), boxes)  # [B, K, 7C]
+        k = boxes.shape[1]
+        h = self.head(torch.cat([feats, q[:, None].expand(-1, k, -1)], dim=-1))  # [B, K, d]
+        known = (opt_ids != 0).any(-1, keepdim=True).to(o.dtype)  # [B, K, 1]
+        return (h * o * known).sum(-1) * self.scale
 
 
 def build_net(cfg: ReferenceConfig, n_rows: int) -> ReferenceNet:

@@ -35,9 +35,8 @@ from medmat.records import LETTERS, VQAItem
 
 from .checkpoint import write_checkpoint, write_model
 from .config import ReferenceTrainExtra
-from .images import augment, to_input
-from .train import (ModelState, Order, learn_vocabulary, lr_at, make_optimizer, resume, run_fingerprint,
-                    training_inputs)
+from .train import (ModelState, Order, batch_images, learn_vocabulary, lr_at, make_optimizer, resume,
+                    run_fingerprint, training_inputs)
 
 
 class ReferenceRLExtra(ReferenceTrainExtra, RLSettings):
@@ -111,10 +110,9 @@ def fit_rl(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_di
             g["lr"] = lr_at(step, total, cfg)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.from_numpy(order.take(step * n_prompts, n_prompts))
-        pixels = cache.pixels[rows[idx]]
-        x = augment(pixels, gen, extra.hflip, extra.noise) if extra.augment else to_input(pixels)
+        x, geo = batch_images(cache.pixels[rows[idx]], enc.geometry(idx), gen, extra)
         q, o, m, _ = enc.take(idx)
-        logp = torch.log_softmax(net(x, q, o, m) / extra.temperature, dim=-1)  # [P, K]
+        logp = torch.log_softmax(net(x, q, o, m, **geo) / extra.temperature, dim=-1)  # [P, K]
         picks = torch.multinomial(logp.detach().exp(), group, replacement=True, generator=gen)  # [P, G]
         per_fn = torch.tensor([[[fn(LETTERS[k], items[i]) for _, fn, _ in fns] for k in row]
                                for i, row in zip(idx.tolist(), picks.tolist())])  # [P, G, R]
@@ -123,7 +121,7 @@ def fit_rl(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_di
         kl = None
         if ref is not None:
             with torch.no_grad():
-                ref_logp = torch.log_softmax(ref(x, q, o, m) / extra.temperature, dim=-1)
+                ref_logp = torch.log_softmax(ref(x, q, o, m, **geo) / extra.temperature, dim=-1)
             diff = torch.where(m, logp - ref_logp, torch.zeros_like(logp))  # masked options: -inf - -inf
             kl = (logp.exp() * diff).sum(-1).mean()
             loss = loss + extra.beta * kl

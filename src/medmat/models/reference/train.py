@@ -130,9 +130,22 @@ def training_inputs(model: ModelState, items: Sequence[VQAItem], store_root: Pat
     return enc, cache, torch.tensor(cache.rows(items), dtype=torch.long)
 
 
+def batch_images(pixels: torch.Tensor, geo: dict, gen: torch.Generator, extra: ReferenceTrainExtra
+                 ) -> tuple[torch.Tensor, dict]:
+    """A training batch's images (augmented when asked) and its box arguments, the boxes
+    moved with the images; with no box item the draws and pixels are those of before."""
+    if not extra.augment:
+        return to_input(pixels), geo
+    if not geo:
+        return augment(pixels, gen, extra.hflip, extra.noise), geo
+    x, boxes = augment(pixels, gen, extra.hflip, extra.noise, boxes=geo["boxes"])
+    return x, {**geo, "boxes": boxes}
+
+
 def run_fingerprint(items: Sequence[VQAItem], cfg: TrainConfig, model_cfg: dict) -> str:
     """What a checkpoint must match to be resumed: the training set, settings and model."""
-    rows = sorted((it.item_id, it.image, it.question, tuple(it.options), it.answer_index) for it in items)
+    rows = sorted((it.item_id, it.image, it.question, tuple(it.options), it.answer_index)
+                  + ((it.kind, tuple(map(tuple, it.option_boxes))) if it.kind != "choice" else ()) for it in items)
     return stable_hash(rows, cfg.model_dump(mode="json"), model_cfg, n=32)
 
 
@@ -171,10 +184,9 @@ def fit(model: ModelState, items: Sequence[VQAItem], store_root: Path, out_dir: 
         step_loss = 0.0
         for micro in range(cfg.grad_accum):
             idx = torch.from_numpy(order.take((step * cfg.grad_accum + micro) * cfg.batch_size, cfg.batch_size))
-            pixels = cache.pixels[rows[idx]]
-            x = augment(pixels, gen, extra.hflip, extra.noise) if extra.augment else to_input(pixels)
+            x, geo = batch_images(cache.pixels[rows[idx]], enc.geometry(idx), gen, extra)
             q, o, m, y = enc.take(idx)
-            loss = F.cross_entropy(net(x, q, o, m), y) / cfg.grad_accum
+            loss = F.cross_entropy(net(x, q, o, m, **geo), y) / cfg.grad_accum
             loss.backward()
             step_loss += float(loss.detach())
         if extra.grad_clip > 0:
