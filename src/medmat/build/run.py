@@ -59,7 +59,7 @@ def build_store(jobs: list[DatasetJob], subsets: list[SubsetSpec], data_root: st
     with reporter.task("datasets", total=len(jobs)) as overall:
         for job in sorted(jobs, key=lambda j: j.id):
             results[job.id] = run_stage1(job, job.data_root or data_root, store_root, settings, reader,
-                                         materializer, reporter)
+                                         materializer, reporter).release()  # stage 2 reads them from disk
             overall.advance()
     summary = write_stage2(store_root, subsets, results, settings)
     return summary, results

@@ -46,9 +46,21 @@ class DatasetResult:
     read: int
     reused: bool = False
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    released: int | None = None  # records written, once they were dropped from memory (``release``)
+
+    @property
+    def written(self) -> int:
+        return len(self.records) if self.released is None else self.released
+
+    def release(self) -> "DatasetResult":
+        """Drop the records (they are on disk, where stage 2 reads them), keep the counts: a
+        build of many datasets then holds one dataset's records at a time, not all of them."""
+        if self.released is None:
+            self.released, self.records = len(self.records), []
+        return self
 
     def summary(self) -> dict[str, Any]:
-        return {"read": self.read, "written": len(self.records), "skipped": len(self.skips),
+        return {"read": self.read, "written": self.written, "skipped": len(self.skips),
                 "skipped_by_reason": dict(sorted(self.skipped_by_reason.items()))}
 
 
