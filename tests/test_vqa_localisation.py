@@ -210,3 +210,15 @@ def test_a_catalog_builder_must_exist(tmp_path):
                     "     status: todo, builder: boxchoice}\n", encoding="utf-8")
     issues = validate_catalog([user])
     assert len(issues) == 1 and "unknown question builder 'boxchoice'" in str(issues[0])
+
+
+def test_items_read_back_with_keys_they_do_not_know():
+    """from_dict takes an item written with extra keys (a newer medmat) and rejects a missing field."""
+    items, _ = _build("box-choice")
+    for item in (items[0], VQAItem.from_dict({k: v for k, v in items[0].to_dict().items()
+                                              if k not in ("kind", "option_boxes", "answer_box", "image_size")})):
+        assert VQAItem.from_dict({**item.to_dict(), "added_later": 1}) == item
+        broken = item.to_dict()
+        del broken["answer"]
+        with pytest.raises(TypeError):
+            VQAItem.from_dict(broken)

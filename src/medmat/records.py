@@ -129,7 +129,10 @@ class VQAItem:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "VQAItem":
-        return cls(**{k: d[k] for k in cls.__slots__ if k in d})  # type: ignore[attr-defined]
+        try:  # the common case, every key a field: no per-item copy (a Med-MAT-sized store has 150k items)
+            return cls(**d)
+        except TypeError:  # keys that are not fields (e.g. written by a newer medmat) are left out
+            return cls(**{k: d[k] for k in cls.__slots__ if k in d})  # type: ignore[attr-defined]
 
     def to_medmat(self) -> dict[str, Any]:
         return {

@@ -75,7 +75,7 @@ def _run_build(data: dict[str, Any], config: Optional[Path], flags: dict[str, An
     except StrictBuildError as e:
         _report(e.outcome, as_json)
         raise fail(f"--{e}") from None
-    except (BuildError, ValueError, OSError) as e:
+    except (BuildError, ValueError, OSError, ImportError) as e:  # ImportError: a reader's package is missing
         raise fail(str(e)) from None
     _report(outcome, as_json)
 

@@ -46,6 +46,14 @@ Format = Literal["png", "jpeg", "auto"]
 Task = tuple[str, str, str, str, "int | None", str, FileLimits, str, str]
 
 
+MISSING_DEPENDENCY = "missing-dependency"
+
+
+class MissingDependencyError(ImportError):
+    """A file needs a package this environment lacks: never a per-file skip (every file of its
+    kind would be skipped), but the build's error, naming what to install."""
+
+
 def _encode(img: Image.Image, ext: str) -> bytes:
     buf = io.BytesIO()
     if ext == "jpg":
@@ -106,6 +114,8 @@ def _run_task(task: Task) -> tuple[str, bool, tuple]:
         return key, False, (e.reason, e.detail, e.whole_file)
     except MemoryError:
         return key, False, (MEMORY_REASON, memory_detail(limits), True)
+    except ImportError as e:  # the environment, not the file: the build stops with what to install
+        return key, False, (MISSING_DEPENDENCY, str(e), False)
     except Exception as e:  # recorded, never silent: a damaged file must not stop a long build
         return key, False, ("corrupt-image", f"unexpected {type(e).__name__}: {e}", False)
 
@@ -203,6 +213,11 @@ def materialize(
         for key, ok, payload in run_guarded(_run_task, [tasks[k] for k in sorted(tasks)], workers, limits,
                                             precheck=known_failure):
             done[key] = (ok, payload)
+            if not ok and payload[0] == MISSING_DEPENDENCY:
+                raise MissingDependencyError(
+                    f"{tasks[key][1]}: {payload[1]}. Reading it needs a package that is not installed: "
+                    "pip install 'medmat[imaging]' (scipy and pycocotools for masks and boxes, pydicom and "
+                    "nibabel for DICOM and NIfTI)")
             if not ok and (len(payload) < 3 or payload[2]):  # the pool's time-limit / worker-crashed: the file's
                 failed_files[tasks[key][1]] = (payload[0], payload[1], True)
             if ok:
