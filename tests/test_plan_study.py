@@ -99,3 +99,25 @@ def test_study_resumes_from_existing_manifests(tmp_path, monkeypatch):
     monkeypatch.undo()
     changed = plan_targets(store, one.model_copy(update={"seed": 1, "train_size": 20}), tmp_path / "s").index
     assert load_manifest(path).seed == 1 and changed["targets"][0]["manifest"] == path.name
+
+
+def test_a_manifest_is_reused_when_the_cap_comes_from_the_store(tmp_path, monkeypatch):
+    """`medmat plan --target T --out F` twice: the second run reuses F although the config
+    leaves the cap to the store (the manifest records the cap it resolved)."""
+    import medmat.plan.targets as study_mod
+
+    root = write_demo_store(tmp_path / "store")
+    meta = json.loads((root / "store.json").read_text())
+    (root / "store.json").write_text(json.dumps({**meta, "cap": 50}))
+    store = VQAStore(root)
+    cfg = PlanConfig(targets=["CT/Lung/COVID-19 Classification"])
+    assert cfg.cap is None
+    out = tmp_path / "one.yaml"
+    plan_targets(store, cfg, manifest_file=out)
+    assert load_manifest(out).cap == 50
+
+    def boom(*a, **k):
+        raise AssertionError("planned again although the manifest is up to date")
+
+    monkeypatch.setattr(study_mod, "plan_target", boom)
+    plan_targets(VQAStore(root), cfg, manifest_file=out)
