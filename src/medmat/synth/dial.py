@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from medmat.synth.findings import Placer, _radius, extent
+from medmat.synth.findings import Placer, extent, lesion_frame
 from medmat.synth.grids import Grid
 from medmat.synth.latent import LESION_CONTRAST, Lesion
 
@@ -127,15 +127,7 @@ def draw_dressed(tissue: np.ndarray, lesion: Lesion, g: Grid) -> None:
     rim on it, a halo just outside; soft edges ``lesion.edge`` pixels wide."""
     e = g.edge * lesion.edge
     band_w = max(0.35 * lesion.r, 1.2 * g.edge)  # rim and halo widths: visible at 64 px
-    ext = extent(lesion) + 2 * e + 3 * band_w
-    i0, i1 = g.coord(lesion.y - ext), g.coord(lesion.y + ext) + 1
-    j0, j1 = g.coord(lesion.x - ext), g.coord(lesion.x + ext) + 1
-    dx = g.X[i0:i1, j0:j1] - lesion.x
-    dy = g.Y[i0:i1, j0:j1] - lesion.y
-    c, s = np.cos(lesion.angle), np.sin(lesion.angle)
-    du, dv = c * dx + s * dy, -s * dx + c * dy
-    rho = np.sqrt(du * du + dv * dv)
-    d = rho - (lesion.r if lesion.shape == "round" else _radius(lesion.shape, lesion.r, np.arctan2(dv, du)))
+    window, du, d = lesion_frame(lesion, g, extent(lesion) + 2 * e + 3 * band_w)
     inside = np.clip(0.5 - d / e, 0.0, 1.0)
     value = lesion.contrast * inside
     if lesion.texture:  # two bands across the finding, along its own axis (turns with it)
@@ -144,4 +136,4 @@ def draw_dressed(tissue: np.ndarray, lesion: Lesion, g: Grid) -> None:
         value += lesion.rim * np.clip(1.0 - np.abs(d) / band_w, 0.0, 1.0)
     if lesion.halo:
         value += lesion.halo * np.clip(1.0 - np.abs(d - 1.5 * band_w) / band_w, 0.0, 1.0)
-    tissue[i0:i1, j0:j1] += value.astype(tissue.dtype, copy=False)
+    tissue[window] += value.astype(tissue.dtype, copy=False)

@@ -55,9 +55,10 @@ def extent(lesion: Lesion) -> float:
     return float({"round": 1.0, "spiculated": 1.35, "elongated": 1.7}[lesion.shape] * lesion.r)
 
 
-def draw_lesion(tissue: np.ndarray, lesion: Lesion, g: Grid) -> None:
-    """Add the lesion's soft mask times its contrast to ``tissue`` in place (window only)."""
-    ext = extent(lesion) + 2 * g.edge
+def lesion_frame(lesion: Lesion, g: Grid, ext: float) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """The window of ``g`` within ``ext`` of the lesion's centre, the window's coordinates
+    along the lesion's own axis (``du``) and the signed distance to its outline (``d``,
+    negative inside)."""
     i0, i1 = g.coord(lesion.y - ext), g.coord(lesion.y + ext) + 1
     j0, j1 = g.coord(lesion.x - ext), g.coord(lesion.x + ext) + 1
     dx = g.X[i0:i1, j0:j1] - lesion.x
@@ -69,7 +70,13 @@ def draw_lesion(tissue: np.ndarray, lesion: Lesion, g: Grid) -> None:
         d = rho - lesion.r
     else:
         d = rho - _radius(lesion.shape, lesion.r, np.arctan2(dv, du))
-    tissue[i0:i1, j0:j1] += lesion.contrast * np.clip(0.5 - d / g.edge, 0.0, 1.0)
+    return (slice(i0, i1), slice(j0, j1)), du, d
+
+
+def draw_lesion(tissue: np.ndarray, lesion: Lesion, g: Grid) -> None:
+    """Add the lesion's soft mask times its contrast to ``tissue`` in place (window only)."""
+    window, _, d = lesion_frame(lesion, g, extent(lesion) + 2 * g.edge)
+    tissue[window] += lesion.contrast * np.clip(0.5 - d / g.edge, 0.0, 1.0)
 
 
 # -- placement ------------------------------------------------------------------------
