@@ -87,8 +87,7 @@ def _variants_block(res: StudyResults, run: dict) -> str:
 
 
 def _cls_det_block(res: StudyResults, run: dict) -> str:
-    title, header, rows = summary_table(res, "option")
-    rows = [r for r in rows if not r[0].startswith("Med-MAT paper")]  # its Table 3 is classification only
+    title, header, rows = summary_table(res, "option")  # no Table-3 row: the study is cross-kind (aggregate.py)
     return "\n".join([_run_line(run), "", f"{title}, option scorer, accuracy %:", "", md_table(header, rows), "",
                       "The paper (v2) reports detection -> classification only as a count: models trained on "
                       "detection data of related combinations improved 8 of 8 classification targets (two "

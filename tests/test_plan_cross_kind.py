@@ -89,3 +89,17 @@ def test_cross_kind_is_a_flag_of_plan_and_run():
     assert "--cross-kind" in res.output
     with pytest.raises(ValueError):
         PlanConfig(cross_kind="sideways")
+
+
+def test_a_cross_kind_study_is_not_set_beside_the_papers_table_3():
+    """Table 3 is classification -> classification: its averages go beside pooled CG studies only."""
+    from pathlib import Path
+
+    from medmat.study.aggregate import _paper_beside
+    from medmat.study.config import load_study
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "studies"
+    pooled = [object()]
+    assert _paper_beside(load_study(root / "synth-table3.yaml"), pooled)["rows"] == 42
+    assert _paper_beside(load_study(root / "synth-cls-det.yaml"), pooled) == {}
+    assert _paper_beside(load_study(root / "synth-table3.yaml"), []) == {}

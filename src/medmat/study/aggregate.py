@@ -136,10 +136,16 @@ def finalize(cfg: StudyConfig, collected: Collected, prov: dict[str, Any]) -> St
         pooled_summaries += [p.model_copy(update={"variant": variant}) for p in p_sums]
     return StudyResults(name=cfg.name, description=cfg.description, backbone=cfg.model.backbone, rows=rows,
                         gains=gains, summaries=summaries, seeds=seeds, pooled=pooled,
-                        pooled_summaries=pooled_summaries, paper=paper_reference() if pooled else {},
+                        pooled_summaries=pooled_summaries, paper=_paper_beside(cfg, pooled),
                         multitask=multitask_summaries(collected, cfg.eval.n_boot, cfg.eval.seed),
                         leave_out=leave_out_summaries(collected, cfg.eval.n_boot, cfg.eval.seed),
                         provenance=prov)
+
+
+def _paper_beside(cfg: StudyConfig, pooled: list) -> dict[str, Any]:
+    """The paper's Table 3 averages, beside a pooled classification CG study only: its rows
+    are classification -> classification, so a cross-kind study (``plan.cross_kind``) gets none."""
+    return paper_reference() if pooled and cfg.plan.cross_kind is None else {}
 
 
 def aggregate(cfg: StudyConfig, run_dir: Path, manifests: list[Path], prov: dict[str, Any]) -> StudyResults:
