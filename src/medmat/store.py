@@ -6,8 +6,9 @@ the store through this class and never touches raw dataset layouts.
 
 from __future__ import annotations
 
+import os
 import random
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,42 @@ class StoreError(ValueError):
     pass
 
 
+class _Parsed:
+    """Parsed ``items.jsonl`` files of this process, keyed by the file's identity.
+
+    A study opens the same store hundreds of times (each arm's training and evaluation);
+    parsing it each time cost minutes in the Table-3 study. A file is identified by device,
+    inode, size and mtime: medmat writes a store atomically (a new file is a new inode), so a
+    rebuilt store is parsed again. The items are shared between every ``VQAStore`` of the
+    same file: treat them as read-only (nothing in medmat changes a stored item).
+    """
+
+    def __init__(self, keep: int = 4):
+        self.keep = keep
+        self.entries: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+
+    @staticmethod
+    def identity(path: Path) -> tuple:
+        st = os.stat(path)
+        return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def entry(self, path: Path) -> dict[str, Any]:
+        key = self.identity(path)
+        found = self.entries.get(key)
+        if found is None:
+            found = self.entries[key] = {}
+            while len(self.entries) > self.keep:
+                self.entries.popitem(last=False)
+        self.entries.move_to_end(key)
+        return found
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+PARSED = _Parsed()
+
+
 class VQAStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -47,7 +84,10 @@ class VQAStore:
     # -- items ------------------------------------------------------------------------
     def _all(self) -> list[VQAItem]:
         if self._items is None:
-            self._items = [VQAItem.from_dict(d) for d in read_jsonl(self.items_path)]
+            entry = PARSED.entry(self.items_path)
+            if "items" not in entry:
+                entry["items"] = [VQAItem.from_dict(d) for d in read_jsonl(self.items_path)]
+            self._items = entry["items"]
         return self._items
 
     def items(self, subset: str | None = None, split: str | None = None) -> list[VQAItem]:
@@ -65,7 +105,10 @@ class VQAStore:
     def fingerprint(self) -> str:
         """sha256 of items.jsonl (cached: a store is not rewritten while it is open)."""
         if self._fingerprint is None:
-            self._fingerprint = sha256_file(self.items_path)
+            entry = PARSED.entry(self.items_path)
+            if "sha256" not in entry:
+                entry["sha256"] = sha256_file(self.items_path)
+            self._fingerprint = entry["sha256"]
         return self._fingerprint
 
     # -- subsets ----------------------------------------------------------------------

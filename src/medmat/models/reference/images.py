@@ -2,11 +2,16 @@
 
 Items often share an image (circular option rotations, several templates), and decoding
 PNG/JPEG dominates a CPU step at 64 px, so every distinct file is decoded exactly once
-into one uint8 tensor and items only hold an index into it.
+into one uint8 tensor and items only hold an index into it. Across trainings and
+evaluations of one process (a study trains hundreds of arms on one store) decoded images
+are kept in a bounded cache keyed by the file's identity (path, size, mtime) and the
+decoding settings, so a file is decoded once per process, not once per arm.
 """
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -28,7 +33,7 @@ class ImageCache:
             if it.image in self.index:
                 continue
             self.index[it.image] = len(arrays)
-            arrays.append(decode(Path(store_root) / it.image, size, mode))
+            arrays.append(DECODED.get(Path(store_root) / it.image, size, mode))
         if arrays:
             self.pixels = torch.from_numpy(np.stack(arrays))
         else:
@@ -36,6 +41,39 @@ class ImageCache:
 
     def rows(self, items: Sequence[VQAItem]) -> list[int]:
         return [self.index[it.image] for it in items]
+
+
+class DecodedImages:
+    """Decoded images of this process, least recently used dropped past ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = 256 << 20):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.entries: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def get(self, path: Path, size: int, mode: str) -> np.ndarray:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ValueError(f"image not found: {path}") from None
+        key = (str(path), st.st_size, st.st_mtime_ns, size, mode)
+        arr = self.entries.get(key)
+        if arr is None:
+            arr = decode(path, size, mode)
+            arr.setflags(write=False)  # shared by every cache that holds this image
+            self.entries[key] = arr
+            self.bytes += arr.nbytes
+            while self.bytes > self.max_bytes and len(self.entries) > 1:
+                self.bytes -= self.entries.popitem(last=False)[1].nbytes
+        else:
+            self.entries.move_to_end(key)
+        return arr
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+
+
+DECODED = DecodedImages()
 
 
 def decode(path: Path, size: int, mode: str) -> np.ndarray:
