@@ -23,9 +23,14 @@ if TYPE_CHECKING:
 @contextlib.contextmanager
 def torch_settings(threads: int) -> Iterator[None]:
     """Thread count and deterministic algorithms for the duration of one call only:
-    global torch state is restored afterwards (no side effects beyond the call)."""
+    global torch state is restored afterwards (no side effects beyond the call). The one
+    process-wide setting is the C allocator's (``medmat.runtime.tune_allocator``): freed
+    activation memory is kept for reuse, which only changes speed."""
     import torch
 
+    from medmat.runtime import tune_allocator
+
+    tune_allocator()
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
@@ -45,6 +50,7 @@ class ReferenceBackbone(Backbone):
     """
 
     name = "reference"
+    parallel_fits = True  # one training uses 1-2 cores poorly; a study runs several at once
 
     def __init__(self, config: ReferenceConfig | None = None, threads: int | None = None,
                  tokenizer: WordTokenizer | None = None, net: "ReferenceNet | None" = None):
@@ -102,6 +108,9 @@ class ReferenceBackbone(Backbone):
                                                     Path(store_root), Path(out_dir), cfg, callbacks)
         self.config, self.tokenizer, self.net = state.config, state.tokenizer, state.net
         result.details["threads"] = threads
+        from medmat.runtime import tune_allocator
+
+        result.details["malloc_tuned"] = tune_allocator()["tuned"]
         return result
 
     # -- answering ------------------------------------------------------------------------
