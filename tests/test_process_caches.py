@@ -69,3 +69,31 @@ def test_decoded_images_are_bounded_and_read_only(tmp_path):
     finally:
         DECODED.max_bytes = old
         DECODED.clear()
+
+
+def test_roll_each_equals_one_roll_per_image():
+    import torch
+
+    from medmat.models.reference.images import roll_each
+
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(8, 1, 12, 12), (5, 3, 9, 7)]:
+        x = torch.rand(shape, generator=gen)
+        shifts = torch.randint(-4, 5, (shape[0], 2), generator=gen)
+        one_by_one = torch.stack([torch.roll(x[i], (int(shifts[i, 0]), int(shifts[i, 1])), dims=(1, 2))
+                                  for i in range(shape[0])])
+        assert torch.equal(roll_each(x, shifts), one_by_one)
+
+
+def test_allocator_tuning_is_reported_and_can_be_turned_off():
+    import platform
+    import subprocess
+    import sys
+
+    code = "from medmat.runtime import tune_allocator as t; a = t(); print(a['tuned'], a is t())"
+    for env_value, expect in (("1", "True True"), ("0", "False True")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "MEDMAT_TUNE_MALLOC": env_value}).stdout.strip()
+        if env_value == "1" and platform.libc_ver()[0] != "glibc":
+            continue  # other C libraries: no mallopt, reported as not tuned
+        assert out == expect
