@@ -39,8 +39,11 @@ FIGURES = {"demo": [("docs/img/demo-arms.png", plots.arm_bars), ("docs/img/demo-
 def _run_line(run: dict) -> str:
     t = run.get("timings", {})
     mins, secs = divmod(int(round(t.get("total_s", 0))), 60)
+    training = f"{t.get('train_s', 0):.0f} s training"
+    if "train_wall_s" in t:  # trainings ran in parallel processes: their seconds add up to more than the wall
+        training = f"{t['train_wall_s']:.0f} s training ({t.get('train_s', 0):.0f} s summed over parallel trainings)"
     return (f"Measured by `{run['command']}` on {run['date']} ({run['machine']}, {run['cpus']} CPUs): "
-            f"{mins} min {secs:02d} s inside the study, of which {t.get('train_s', 0):.0f} s training.")
+            f"{mins} min {secs:02d} s inside the study, of which {training}.")
 
 
 def _demo_block(res: StudyResults, run: dict) -> str:

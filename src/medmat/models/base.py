@@ -98,6 +98,9 @@ class Backbone(ABC):
     data_parallel: ClassVar[bool] = False
     """True when ``fit`` trains data-parallel under ``accelerate launch`` (HF backbones);
     otherwise rank 0 trains alone and the other ranks wait (the train stage does this)."""
+    parallel_fits: ClassVar[bool] = False
+    """True when several of its trainings may run at once in separate CPU processes (a
+    study's ``train_workers``): small CPU models whose one training cannot use every core."""
 
     @abstractmethod
     def fit(self, train: Sequence[VQAItem], store_root: Path, out_dir: Path, cfg: TrainConfig,

@@ -26,6 +26,7 @@ class StageLog:
         self.ran: list[str] = []
         self.cached: list[str] = []
         self.seconds: dict[str, float] = {}
+        self._recorded: set[str] = set()  # ran in another process for this one (record())
 
     def _path(self, name: str) -> Path:
         return self.dir / f"{name.replace('/', '__')}.json"
@@ -41,16 +42,28 @@ class StageLog:
         """Run ``fn`` unless a stage with the same name and key already finished."""
         key = content_key(key_inputs)
         if self.is_done(name, key):
-            self.cached.append(name)
+            if name in self._recorded:
+                self._recorded.discard(name)  # its one run was recorded; a second arm sharing it is cached
+            else:
+                self.cached.append(name)
             return self.output(name)
         if any(name.startswith(p) for p in self.require_cached):
             raise RuntimeError(f"stage {name!r} is not done yet and cannot run in a multi-process launch: "
                                "run `medmat run STUDY --until plan` once in a single process first")
         start = time.perf_counter()
         output = fn() or {}
-        secs = time.perf_counter() - start
+        self._save(name, key, output, time.perf_counter() - start)
+        return output
+
+    def record(self, name: str, key_inputs: Any, output: dict[str, Any], seconds: float) -> None:
+        """Record a stage that ran elsewhere (a worker process) as if ``run`` had run it:
+        the next ``run`` of the same name and key returns its output without counting it
+        as cached (any later one counts as cached, as after a real run)."""
+        self._save(name, content_key(key_inputs), output, seconds)
+        self._recorded.add(name)
+
+    def _save(self, name: str, key: str, output: dict[str, Any], secs: float) -> None:
         self.seconds[name] = secs
         if self.write:
             write_json(self._path(name), {"name": name, "key": key, "output": output, "seconds": round(secs, 3)})
         self.ran.append(name)
-        return output

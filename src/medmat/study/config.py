@@ -58,6 +58,9 @@ class StudyConfig(StrictConfig):
         "Named whole-study settings, e.g. {dial-1: {data.synth.modality_effect: 1}} (dotted fields of this "
         "file): the study runs once per case (each like a seed, into case-<name>/), results.json labels every "
         "row with its case and the report sets the cases side by side; empty = the study as written."))
+    train_workers: int = Field(1, ge=1, description=(
+        "Trainings run at once, each in its own CPU process with cores/N torch threads (backbones with "
+        "parallel_fits: the reference model); a model does not depend on it when train.extra.threads is set."))
     base_dir: str = Field(".", description="Folder relative paths resolve against (set by load_study).")
 
     @model_validator(mode="before")

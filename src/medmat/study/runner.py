@@ -80,36 +80,33 @@ def plan_stage(cfg: StudyConfig, store_dir: Path, run_dir: Path, log: StageLog, 
 
 def train_and_eval(cfg: StudyConfig, manifests: list[Path], run_dir: Path, log: StageLog, reporter: Reporter) -> None:
     from medmat.plan import load_manifest
-    from medmat.train import train_arm, train_key
-    from medmat.train.run import arm_transform
+    from medmat.study.trainings import arm_trainings, check_workers, stage_key, train_pending
+    from medmat.train import train_arm
 
     model = cfg.model_resolved()
     loaded = [(m, load_manifest(m)) for m in manifests]
-    variants = cfg.train_variants()
-    total = sum(len(m.arms) for _, m in loaded) * len(variants)
-    with reporter.task("arms trained + evaluated", total=total) as arms_done:
-        for mpath, manifest in loaded:
-            for arm in manifest.arms:
-                for variant, tcfg in variants:
-                    key = train_key(manifest.store_fingerprint, arm.train, model, tcfg,
-                                    arm_transform(arm, manifest.target_subset))
-                    ckpt = run_dir / "models" / key
-                    name = f"{manifest.target} / {arm.name}" + (f" ({variant})" if variant else "")
+    trainings = arm_trainings(loaded, model, cfg.train_variants(), run_dir)
+    check_workers(cfg.train_workers, model)
+    if cfg.train_workers > 1:
+        train_pending(trainings, cfg.train_workers, log, reporter)
+    with reporter.task("arms trained + evaluated", total=len(trainings)) as arms_done:
+        for t in trainings:
+            def _train(t=t) -> dict[str, Any]:
+                if not t.arm.train:
+                    reporter.say(f"{t.label}: zero-shot, no training")
+                    return train_arm(t.manifest_path, t.arm.name, model, t.config, t.out_dir).model_dump(mode="json")
+                reporter.say(f"{t.label}: training on {len(t.arm.train)} items ...")
+                with reporter.task(f"training {t.arm.name}") as task:
+                    per_step = t.config.batch_size * t.config.grad_accum * world_size()
+                    rec = train_arm(t.manifest_path, t.arm.name, model, t.config, t.out_dir,
+                                    [fit_progress(task, per_step)])
+                return rec.model_dump(mode="json")
 
-                    def _train(arm=arm, ckpt=ckpt, name=name, tcfg=tcfg) -> dict[str, Any]:
-                        if not arm.train:
-                            reporter.say(f"{name}: zero-shot, no training")
-                            return train_arm(mpath, arm.name, model, tcfg, ckpt).model_dump(mode="json")
-                        reporter.say(f"{name}: training on {len(arm.train)} items ...")
-                        with reporter.task(f"training {arm.name}") as task:
-                            per_step = tcfg.batch_size * tcfg.grad_accum * world_size()
-                            rec = train_arm(mpath, arm.name, model, tcfg, ckpt, [fit_progress(task, per_step)])
-                        return rec.model_dump(mode="json")
-
-                    log.run(f"train/{key}", {"train": key}, _train)
-                    # under accelerate every rank trains, and every rank evaluates its shard
-                    evaluate_stage(cfg, mpath, manifest, arm.name, ckpt, key, run_dir, log, reporter, variant)
-                    arms_done.advance()
+            log.run(t.stage, stage_key(t), _train)
+            # under accelerate every rank trains, and every rank evaluates its shard
+            evaluate_stage(cfg, t.manifest_path, t.manifest, t.arm.name, t.out_dir, t.key, run_dir, log, reporter,
+                           t.variant)
+            arms_done.advance()
 
 
 def evaluate_stage(cfg: StudyConfig, mpath: Path, manifest: Any, arm: str, ckpt: Path, key: str, run_dir: Path,
